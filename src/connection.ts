@@ -1,0 +1,184 @@
+/**
+ * The one place that opens `node:sqlite` connections: file permissions, pragmas,
+ * read-only mode, busy timeout and the "is this a SQLite file at all" check.
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { dirname } from "node:path";
+import { StoreError } from "./errors.ts";
+
+/** How {@linkcode openConnection} opens a database file. */
+export interface ConnectionOptions {
+  /** Open with SQLITE_OPEN_READONLY; the file must exist. Default false. */
+  readOnly?: boolean;
+  /** How long to wait for another connection's lock, in milliseconds. Default 5000. */
+  busyTimeoutMs?: number;
+}
+
+/** Default wait for another process's write lock. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Opens `path` with protostore's connection settings. A writable open creates the
+ * parent directory (0700) and the file (0600) when missing; SQLite gives its `-wal`
+ * and `-shm` files the database file's mode. Throws {@linkcode StoreError} when the
+ * path is not a SQLite database, naming the path; the file is not modified.
+ *
+ * WAL is not switched on here: that changes the file, and callers first check that the
+ * schema is one they may change (see `enableWal`).
+ *
+ * @example
+ * ```ts
+ * import { openConnection } from "./connection.ts";
+ *
+ * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
+ * db.close();
+ * ```
+ */
+export function openConnection(
+  path: string,
+  options: ConnectionOptions = {},
+): DatabaseSync {
+  const readOnly = options.readOnly ?? false;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  if (typeof path !== "string" || path === "") {
+    throw new StoreError("database path must be a non-empty string");
+  }
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new StoreError(
+      `busyTimeoutMs must be a whole number of milliseconds >= 0, got ${busyTimeoutMs}`,
+    );
+  }
+  if (readOnly) requireFile(path);
+  else createOwnerOnly(path);
+
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path, {
+      readOnly,
+      timeout: busyTimeoutMs,
+      enableForeignKeyConstraints: true,
+    });
+  } catch (error) {
+    throw new StoreError(`cannot open database ${path}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+  try {
+    // The first read of the schema is what fails on a file that is not SQLite.
+    db.prepare("SELECT count(*) FROM sqlite_schema").get();
+  } catch (error) {
+    db.close();
+    const reason = messageOf(error);
+    throw new StoreError(
+      /not a database|malformed/i.test(reason)
+        ? `${path} is not a SQLite database (${reason})`
+        : `cannot read database ${path}: ${reason}`,
+      { cause: error },
+    );
+  }
+  // Defensive mode and untrusted schema: a crafted file cannot use the schema to run
+  // SQL functions with side effects or to corrupt itself through writable_schema.
+  (db as unknown as WithDefensive).enableDefensive(true);
+  db.exec(
+    `PRAGMA trusted_schema = OFF;
+     PRAGMA foreign_keys = ON;
+     PRAGMA synchronous = NORMAL;
+     PRAGMA temp_store = MEMORY;
+     PRAGMA cache_size = -65536;
+     PRAGMA mmap_size = 268435456;`,
+  );
+  return db;
+}
+
+/**
+ * Puts the database in WAL mode (a persistent change to the file header), so readers
+ * never block the writer and commits need no fsync with `synchronous=NORMAL`.
+ *
+ * @example
+ * ```ts
+ * import { enableWal, openConnection } from "./connection.ts";
+ *
+ * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
+ * enableWal(db);
+ * db.close();
+ * ```
+ */
+export function enableWal(db: DatabaseSync): void {
+  const row = db.prepare("PRAGMA journal_mode").get() as {
+    journal_mode: string;
+  };
+  if (row.journal_mode !== "wal") db.exec("PRAGMA journal_mode = WAL");
+}
+
+/**
+ * The message of an unknown thrown value, for wrapping into a {@linkcode StoreError}.
+ *
+ * @example
+ * ```ts
+ * import { messageOf } from "./connection.ts";
+ *
+ * console.assert(messageOf(new Error("boom")) === "boom");
+ * ```
+ */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function requireFile(path: string): void {
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) throw new StoreError(`${path} is not a database file`);
+  } catch (error) {
+    if (error instanceof StoreError) throw error;
+    if (error instanceof Deno.errors.NotFound) {
+      throw new StoreError(`no database at ${path}: the file does not exist`);
+    }
+    throw new StoreError(`cannot open database ${path}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function createOwnerOnly(path: string): void {
+  try {
+    Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }).close();
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return;
+    throw new StoreError(
+      `cannot create database ${path}: ${messageOf(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Deno implements these node:sqlite methods, but its bundled Node types lack them. */
+interface WithDefensive {
+  enableDefensive(active: boolean): void;
+}
+interface WithReturnArrays {
+  setReturnArrays(enabled: boolean): void;
+}
+
+/**
+ * Makes `statement` return rows as arrays (no per-row object with column-name keys),
+ * for hot list paths. Returns the statement.
+ *
+ * @example
+ * ```ts
+ * import { openConnection, returnArrays } from "./connection.ts";
+ *
+ * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
+ * const row = returnArrays(db.prepare("SELECT 1, 2")).get() as unknown as number[];
+ * console.assert(row[1] === 2);
+ * db.close();
+ * ```
+ */
+export function returnArrays(statement: StatementSync): StatementSync {
+  (statement as unknown as WithReturnArrays).setReturnArrays(true);
+  return statement;
+}
