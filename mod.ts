@@ -42,3 +42,20 @@ export {
   migrationStatus,
   type PendingMigration,
 } from "./src/migrate.ts";
+export {
+  type DatabaseOverview,
+  inspectDatabase,
+  type InspectedResource,
+  inspectResource,
+  type KindSummary,
+} from "./src/inspect.ts";
+export {
+  type AuditHistory,
+  auditHistory,
+  auditSnapshot,
+  type HistoryEntry,
+  type HistoryOptions,
+} from "./src/history.ts";
+export type { DecodeOptions } from "./src/row_decoder.ts";
+export type { Change } from "./src/diff.ts";
+export type { DecodedWith } from "./src/decode.ts";

@@ -182,3 +182,23 @@ export function returnArrays(statement: StatementSync): StatementSync {
   (statement as unknown as WithReturnArrays).setReturnArrays(true);
   return statement;
 }
+
+/**
+ * The column names of `table` in the main schema, in order; `[]` when it does not exist.
+ *
+ * @example
+ * ```ts
+ * import { openConnection, tableColumns } from "./connection.ts";
+ *
+ * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
+ * db.exec("CREATE TABLE t (a, b)");
+ * console.assert(tableColumns(db, "t").join() === "a,b");
+ * db.close();
+ * ```
+ */
+export function tableColumns(db: DatabaseSync, table: string): string[] {
+  const rows = db.prepare("SELECT name FROM pragma_table_info(?)").all(table) as {
+    name: string;
+  }[];
+  return rows.map((r) => r.name);
+}

@@ -6,7 +6,7 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { enableWal, messageOf, openConnection } from "./connection.ts";
+import { enableWal, messageOf, openConnection, tableColumns } from "./connection.ts";
 import { MigrationError, StoreError } from "./errors.ts";
 import { type Migration, MIGRATIONS } from "./migrations.ts";
 
@@ -471,14 +471,6 @@ function checkForeignKeys(db: DatabaseSync, file: Migration): void {
   }
 }
 
-function tableColumns(db: DatabaseSync, table: string): string[] {
-  const rows = db.prepare("SELECT name FROM pragma_table_info(?)").all(
-    table,
-  ) as {
-    name: string;
-  }[];
-  return rows.map((r) => r.name);
-}
 
 /**
  * Problems with a schema that claims to be current: protostore's tables must have the

@@ -1,0 +1,12 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * The protostore admin CLI: `migrate`, `inspect`, `audit-history`, `import-badger`.
+ * Run `deno run -A cli.ts --help`.
+ *
+ * @module
+ */
+import { main } from "./src/cli/main.ts";
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,63 @@
+/**
+ * Argument parsing shared by the commands: node:util `parseArgs` with usage errors
+ * instead of exceptions, and the `--db` default.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsageError } from "./output.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Options every command takes. */
+export const COMMON_OPTIONS = {
+  db: { type: "string" },
+  json: { type: "boolean" },
+} as const satisfies Options;
+
+/**
+ * Parses `args` strictly: unknown options and missing values become {@linkcode UsageError}s.
+ */
+export function parse<O extends Options>(
+  args: string[],
+  options: O,
+  command: string,
+) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(
+      error instanceof Error ? error.message : String(error),
+      command,
+    );
+  }
+}
+
+/** The database path: `--db`, else `$PROTOSTORE_DB`, else `./protostore.sqlite`. */
+export function dbPath(flag: string | undefined): string {
+  if (flag !== undefined) {
+    if (flag === "") throw new UsageError("--db needs a file path");
+    return flag;
+  }
+  const fromEnv = Deno.env.get("PROTOSTORE_DB");
+  return fromEnv ? fromEnv : "./protostore.sqlite";
+}
+
+/** Fails with a usage error when the command got more or fewer positionals than allowed. */
+export function positionals(
+  values: string[],
+  names: string[],
+  command: string,
+  optional = 0,
+): string[] {
+  if (values.length > names.length || values.length < names.length - optional) {
+    const expected = names.length === 0 ? "no arguments" : names.join(" ");
+    throw new UsageError(
+      `${command} takes ${expected}, got ${
+        values.length === 0 ? "none" : values.join(" ")
+      }`,
+      command,
+    );
+  }
+  return values;
+}

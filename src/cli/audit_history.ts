@@ -1,0 +1,248 @@
+/**
+ * `cli.ts audit-history`: a resource's snapshots newest first, with field-level diffs,
+ * or one snapshot in full. Streams: a history of 100,000 snapshots is printed as it is
+ * read, and `--limit` is applied in SQL.
+ *
+ * @module
+ */
+import { formatChange } from "../diff.ts";
+import { auditHistory, auditSnapshot, type HistoryEntry } from "../history.ts";
+import { escapeControl } from "../text.ts";
+import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import {
+  DECODE_HELP,
+  DECODE_OPTIONS,
+  decodedWithLabel,
+  decodeOptions,
+} from "./decode_flags.ts";
+import type { Command } from "./main.ts";
+import {
+  bold,
+  dim,
+  fields,
+  formatBytes,
+  formatTime,
+  type Output,
+  prettyMessage,
+  toJsonText,
+  UsageError,
+} from "./output.ts";
+
+const HELP =
+  `Usage: deno run -A cli.ts audit-history KIND ID [--db PATH] [--json] [--limit N]
+                                      [--diff] [--show AUDIT_ID] [decoding options]
+
+Lists the audit snapshots of resource KIND ID, newest first: id, archived time, version
+hash (shortened), tag, size — under the live resource's current state. Snapshots of a
+deleted resource that were kept as orphans are listed too, marked as such.
+
+Options:
+  --db PATH            database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --json               print a JSON array of the snapshots, newest first
+  --limit N            at most N snapshots (the newest)
+  --diff               field-level changes of each snapshot against the one before it,
+                       and of the live resource against the newest snapshot
+  --show AUDIT_ID      one snapshot, decoded in full
+${DECODE_HELP}
+
+Exit codes: 0 (also when the resource has no history), 1 unknown resource, 2 usage error.
+`;
+
+/** The `audit-history` command. */
+export const auditHistoryCommand: Command = {
+  summary: "list a resource's snapshots newest first (--diff, --show AUDIT_ID)",
+  help: HELP,
+  run(args, output) {
+    const { values, positionals: rest } = parse(args, {
+      ...COMMON_OPTIONS,
+      ...DECODE_OPTIONS,
+      limit: { type: "string" },
+      diff: { type: "boolean" },
+      show: { type: "string" },
+    }, "audit-history");
+    const [kind, id] = positionals(rest, ["KIND", "ID"], "audit-history");
+    const path = dbPath(values.db);
+    const decode = decodeOptions(values, "audit-history");
+    if (values.show !== undefined) {
+      if (values.limit !== undefined || values.diff) {
+        throw new UsageError(
+          "--show cannot be combined with --limit or --diff",
+          "audit-history",
+        );
+      }
+      const entry = auditSnapshot(
+        path,
+        kind,
+        id,
+        wholeNumber(values.show, "--show"),
+        decode,
+      );
+      output.out(
+        values.json ? toJsonText(entry) : renderSnapshot(entry, output),
+      );
+      return 0;
+    }
+    const limit = values.limit === undefined
+      ? undefined
+      : wholeNumber(values.limit, "--limit");
+    using history = auditHistory(path, kind, id, {
+      ...decode,
+      limit,
+      diff: values.diff,
+    });
+    if (values.json) {
+      // One JSON array, written entry by entry.
+      let first = true;
+      output.out("[");
+      for (const entry of history.entries()) {
+        output.out(
+          (first ? "\n" : ",\n") + indent(toJsonText(entry).trimEnd()),
+        );
+        first = false;
+      }
+      output.out(first ? "]\n" : "\n]\n");
+      return 0;
+    }
+    const title = `${escapeControl(kind)}/${escapeControl(id)}`;
+    if (history.resource) {
+      output.out(
+        `${
+          bold(output, title)
+        }: ${history.total} snapshot(s); live resource updated ` +
+          `${formatTime(history.resource.updatedAt)}, ${
+            formatBytes(history.resource.size)
+          }, ` +
+          `${
+            decodedWithLabel(
+              history.resource.decodedWith,
+              history.resource.type,
+            )
+          }\n`,
+      );
+    } else {
+      output.out(
+        `${
+          bold(output, title)
+        }: the resource no longer exists; ${history.total} orphaned ` +
+          "snapshot(s) kept\n",
+      );
+    }
+    if (history.total === 0) {
+      output.out("no audit history\n");
+      return 0;
+    }
+    output.out(
+      "\n" +
+        bold(output, row("ID", "ARCHIVED", "VERSION HASH", "TAG", "SIZE")) +
+        "\n",
+    );
+    if (history.resource) {
+      output.out(
+        row(
+          "live",
+          formatTime(history.resource.updatedAt),
+          "",
+          "(current state)",
+          formatBytes(history.resource.size),
+        ) + "\n",
+      );
+      if (history.liveChanges) {
+        output.out(changeLines(history.liveChanges, output));
+      }
+    }
+    let shown = 0;
+    for (const entry of history.entries()) {
+      output.out(
+        row(
+          String(entry.id),
+          formatTime(entry.archivedAt),
+          shortHash(entry.versionHash),
+          entry.tag ?? "-",
+          formatBytes(entry.size),
+        ) + "\n",
+      );
+      if (entry.changes !== undefined) {
+        output.out(
+          entry.changes === null
+            ? dim(output, "      (oldest snapshot)\n")
+            : changeLines(entry.changes, output),
+        );
+      }
+      shown++;
+    }
+    if (shown < history.total) {
+      output.out(
+        dim(
+          output,
+          `… ${history.total - shown} older snapshot(s) not shown (--limit)\n`,
+        ),
+      );
+    }
+    return 0;
+  },
+};
+
+function wholeNumber(text: string, flag: string): number {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(
+      `${flag} takes a whole number, got ${JSON.stringify(text)}`,
+      "audit-history",
+    );
+  }
+  return Number(text);
+}
+
+// Fixed widths, so rows can be printed as they stream in.
+function row(
+  id: string,
+  archived: string,
+  hash: string,
+  tag: string,
+  size: string,
+): string {
+  return [
+    id.padStart(8),
+    archived.padEnd(23),
+    hash.padEnd(14),
+    fit(escapeControl(tag), 20).padEnd(20),
+    size.padStart(10),
+  ].join("  ").trimEnd();
+}
+
+function fit(text: string, width: number): string {
+  const chars = Array.from(text);
+  return chars.length <= width
+    ? text
+    : chars.slice(0, width - 1).join("") + "…";
+}
+
+function shortHash(hash: string | null): string {
+  if (!hash) return "-";
+  return fit(escapeControl(hash), 14);
+}
+
+function changeLines(
+  changes: Parameters<typeof formatChange>[0][],
+  output: Output,
+): string {
+  if (changes.length === 0) return dim(output, "      (no changes)\n");
+  return changes.map((c) => `      ${escapeControl(formatChange(c))}\n`).join(
+    "",
+  );
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((line) => "  " + line).join("\n");
+}
+
+function renderSnapshot(entry: HistoryEntry, output: Output): string {
+  return fields(output, [
+    ["snapshot", entry.id],
+    ["archived", formatTime(entry.archivedAt)],
+    ["version hash", entry.versionHash],
+    ["tag", entry.tag],
+    ["size", formatBytes(entry.size)],
+    ["type", decodedWithLabel(entry.decodedWith, entry.type)],
+    ...(entry.reason ? [["note", entry.reason] as [string, unknown]] : []),
+  ]) + "\n" + prettyMessage(entry.message) + "\n";
+}

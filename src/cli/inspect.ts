@@ -1,0 +1,196 @@
+/**
+ * `cli.ts inspect`: the database overview, or one resource decoded.
+ *
+ * @module
+ */
+import { inspectDatabase, inspectResource } from "../inspect.ts";
+import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import {
+  DECODE_HELP,
+  DECODE_OPTIONS,
+  decodedWithLabel,
+  decodeOptions,
+} from "./decode_flags.ts";
+import type { Command } from "./main.ts";
+import {
+  bold,
+  fields,
+  formatBytes,
+  formatTime,
+  type Output,
+  prettyMessage,
+  table,
+  toJsonText,
+  UsageError,
+} from "./output.ts";
+
+const HELP = `Usage: deno run -A cli.ts inspect [--db PATH] [--json] [--check]
+       deno run -A cli.ts inspect KIND ID [--db PATH] [--json] [decoding options]
+
+Without arguments: an overview of the database file — size, page size, journal mode,
+SQLite version; schema version, applied and pending migrations, problems the migration
+checks would refuse on; per kind the resources, audit records, orphaned audit records
+(snapshots whose resource is gone), bytes and newest update.
+With KIND ID: that resource, its message decoded to JSON — with the type the store
+recorded, else with --descriptors, else as a schema-less wire dump.
+
+Inspection never writes: the file is opened read-only and is not migrated.
+
+Options:
+  --db PATH            database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --json               print one JSON document
+  --check              also run PRAGMA integrity_check and foreign_key_check
+${DECODE_HELP}
+`;
+
+/** The `inspect` command. */
+export const inspectCommand: Command = {
+  summary: "show a database overview, or one resource decoded (KIND ID)",
+  help: HELP,
+  run(args, output) {
+    const { values, positionals: rest } = parse(args, {
+      ...COMMON_OPTIONS,
+      ...DECODE_OPTIONS,
+      check: { type: "boolean" },
+    }, "inspect");
+    positionals(rest, ["KIND", "ID"], "inspect", 2);
+    if (rest.length === 1) {
+      throw new UsageError(
+        "inspect takes KIND ID together, or neither",
+        "inspect",
+      );
+    }
+    const path = dbPath(values.db);
+    if (rest.length === 2) {
+      if (values.check) {
+        throw new UsageError(
+          "--check goes with the overview, not KIND ID",
+          "inspect",
+        );
+      }
+      const resource = inspectResource(
+        path,
+        rest[0],
+        rest[1],
+        decodeOptions(values, "inspect"),
+      );
+      if (values.json) {
+        output.out(toJsonText(resource));
+        return 0;
+      }
+      output.out(
+        fields(output, [
+          ["kind", resource.kind],
+          ["id", resource.id],
+          ["updated", formatTime(resource.updatedAt)],
+          ["size", formatBytes(resource.size)],
+          ["type", decodedWithLabel(resource.decodedWith, resource.type)],
+          ...(resource.reason
+            ? [["note", resource.reason] as [string, unknown]]
+            : []),
+        ]) + "\n" + prettyMessage(resource.message) + "\n",
+      );
+      return 0;
+    }
+    if (values.descriptors || values.type || values["type-for"]) {
+      throw new UsageError("decoding options go with KIND ID", "inspect");
+    }
+    const overview = inspectDatabase(path, { check: values.check ?? false });
+    if (values.json) {
+      output.out(toJsonText(overview));
+      return 0;
+    }
+    output.out(renderOverview(overview, output));
+    return 0;
+  },
+};
+
+function renderOverview(
+  o: ReturnType<typeof inspectDatabase>,
+  output: Output,
+): string {
+  const parts: string[] = [];
+  parts.push(
+    fields(output, [
+      ["file", o.path],
+      [
+        "size",
+        `${formatBytes(o.size)}${
+          o.walSize ? ` (+ ${formatBytes(o.walSize)} WAL)` : ""
+        }, ` +
+        `${o.pageCount} pages of ${o.pageSize} B, ${o.freePages} free`,
+      ],
+      ["journal", o.journalMode],
+      ["sqlite", o.sqliteVersion],
+      [
+        "schema",
+        `version ${o.schemaVersion}, ${o.pendingMigrations.length} pending`,
+      ],
+      [
+        "types",
+        o.messageTypes.length ? o.messageTypes.join(", ") : "none recorded",
+      ],
+    ]),
+  );
+  parts.push(bold(output, "Migrations"));
+  const migrations = [
+    ...o.appliedMigrations.map((m) => [
+      m.version,
+      m.name ?? "(recorded without a name)",
+      "applied",
+      formatTime(m.appliedAt),
+    ]),
+    ...o.pendingMigrations.map((m) => [m.version, m.name, "pending", "-"]),
+  ];
+  parts.push(
+    migrations.length
+      ? table(output, ["VERSION", "FILE", "STATE", "APPLIED"], migrations)
+      : "  none: not a protostore database yet (run migrate)\n",
+  );
+  if (o.problems.length) {
+    parts.push(
+      bold(output, "Problems") + "\n" +
+        o.problems.map((p) => `  ${p}\n`).join(""),
+    );
+  }
+  parts.push(bold(output, "Kinds"));
+  parts.push(
+    o.kinds.length
+      ? table(output, [
+        "KIND",
+        "RESOURCES",
+        "AUDIT",
+        "ORPHANED",
+        "BYTES",
+        "AUDIT BYTES",
+        "LAST UPDATED",
+      ], [
+        ...o.kinds.map((k) => [
+          k.kind,
+          k.resources,
+          k.auditRecords,
+          k.orphanAuditRecords,
+          formatBytes(k.bytes),
+          formatBytes(k.auditBytes),
+          formatTime(k.lastUpdated),
+        ]),
+      ])
+      : "  no resources\n",
+  );
+  parts.push(
+    `${o.resources} resource(s), ${o.auditRecords} audit record(s), ` +
+      `${o.orphanAuditRecords} orphaned audit record(s) (snapshots whose resource is gone)\n`,
+  );
+  parts.push(
+    `integrity: ${
+      o.integrity === null
+        ? "not checked (use --check)"
+        : o.integrity === "ok"
+        ? "ok"
+        : `${o.integrity.length} problem(s)\n${
+          o.integrity.map((p) => `  ${p}\n`).join("")
+        }`
+    }\n`,
+  );
+  return parts.join("\n");
+}

@@ -1,0 +1,118 @@
+/**
+ * The `protostore` command line: global flags, command dispatch, and the error policy
+ * (one line on stderr and exit 1 on failure, exit 2 on usage errors, the stack only
+ * with `--debug`). Each command lives in its own file and calls the library.
+ *
+ * @module
+ */
+import { StoreError } from "../errors.ts";
+import { escapeControl } from "../text.ts";
+import { type Output, processOutput, UsageError } from "./output.ts";
+import { auditHistoryCommand } from "./audit_history.ts";
+import { importBadgerCommand } from "./import_badger.ts";
+import { inspectCommand } from "./inspect.ts";
+import { migrateCommand } from "./migrate.ts";
+
+/** A CLI command: its one-line summary, its help text, and what it does. */
+export interface Command {
+  /** One line for the tool's help. */
+  summary: string;
+  /** The full `--help` text. */
+  help: string;
+  /** Runs with the arguments after the command name; returns the exit code. */
+  run(args: string[], output: Output): Promise<number> | number;
+}
+
+const COMMANDS: Record<string, Command> = {
+  migrate: migrateCommand,
+  inspect: inspectCommand,
+  "audit-history": auditHistoryCommand,
+  "import-badger": importBadgerCommand,
+};
+
+const TOOL_HELP = `protostore — administer a protostore SQLite database
+
+Usage: deno run -A cli.ts <command> [options]
+
+Commands:
+${
+  Object.entries(COMMANDS).map(([name, c]) =>
+    `  ${name.padEnd(15)}${c.summary}`
+  ).join("\n")
+}
+
+Options common to every command:
+  --db PATH      database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --json         print one JSON document on stdout
+  --debug        on failure, print the stack trace
+  -h, --help     show help (also after a command: cli.ts inspect --help)
+
+Exit codes: 0 ok, 1 failure (one line on stderr), 2 usage error.
+`;
+
+/**
+ * Runs the CLI with `args` (without the program name) and returns the exit code.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./main.ts";
+ *
+ * const code = await main(["migrate", "--db", `${await Deno.makeTempDir()}/db.sqlite`, "--json"]);
+ * console.assert(code === 0);
+ * ```
+ */
+export async function main(
+  args: string[],
+  output: Output = processOutput(),
+): Promise<number> {
+  const debug = args.includes("--debug");
+  const rest = args.filter((a) => a !== "--debug");
+  const name = rest[0];
+  if (
+    name === undefined || name === "-h" || name === "--help" || name === "help"
+  ) {
+    if (name === undefined) {
+      output.err(TOOL_HELP);
+      return 2;
+    }
+    output.out(TOOL_HELP);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  try {
+    if (command === undefined) {
+      throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+    }
+    if (rest.includes("-h") || rest.includes("--help")) {
+      output.out(command.help);
+      return 0;
+    }
+    return await command.run(rest.slice(1), output);
+  } catch (error) {
+    return report(error, name, debug, output);
+  }
+}
+
+function report(
+  error: unknown,
+  name: string,
+  debug: boolean,
+  output: Output,
+): number {
+  if (error instanceof UsageError) {
+    const hint = COMMANDS[name] ? `cli.ts ${name} --help` : "cli.ts --help";
+    output.err(`protostore: ${escapeControl(error.message)} (see ${hint})\n`);
+    return 2;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const known = error instanceof StoreError;
+  const line = known ? message : `unexpected error: ${message}`;
+  // One line: multi-line messages (e.g. from SQLite) are folded.
+  output.err(`protostore: ${escapeControl(line.replace(/\s*\n\s*/g, " "))}\n`);
+  if (debug && error instanceof Error && error.stack) {
+    output.err(error.stack + "\n");
+  } else if (!known) {
+    output.err("protostore: run again with --debug for the stack trace\n");
+  }
+  return 1;
+}

@@ -1,0 +1,114 @@
+/**
+ * `cli.ts migrate`: apply pending migrations, list status, or show a dry run.
+ *
+ * @module
+ */
+import { migrate, migrationStatus } from "../migrate.ts";
+import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import type { Command } from "./main.ts";
+import {
+  colored,
+  formatTime,
+  type Output,
+  table,
+  toJsonText,
+  UsageError,
+} from "./output.ts";
+
+const HELP =
+  `Usage: deno run -A cli.ts migrate [--db PATH] [--status] [--dry-run] [--json]
+
+Brings the database to this protostore's schema by applying the pending files of
+migrations/ in order, each in its own transaction with its schema_version row. A new
+database file (and its directory) is created, readable by the owner only.
+
+Options:
+  --db PATH    database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --status     list applied migrations (time, checksum) and pending ones; change nothing
+  --dry-run    show what would be applied; write nothing, not even a new empty file
+  --json       print one JSON document
+
+It refuses, before writing anything, when an applied file was edited, when the database
+was written by newer code, or when the schema was tampered with.
+`;
+
+/** The `migrate` command. */
+export const migrateCommand: Command = {
+  summary:
+    "apply pending migrations (--status lists them, --dry-run shows them)",
+  help: HELP,
+  run(args, output) {
+    const { values, positionals: rest } = parse(args, {
+      ...COMMON_OPTIONS,
+      status: { type: "boolean" },
+      "dry-run": { type: "boolean" },
+    }, "migrate");
+    positionals(rest, [], "migrate");
+    if (values.status && values["dry-run"]) {
+      throw new UsageError(
+        "--status and --dry-run cannot be combined",
+        "migrate",
+      );
+    }
+    const path = dbPath(values.db);
+    if (values.status) return status(path, values.json ?? false, output);
+    const result = migrate(path, { dryRun: values["dry-run"] ?? false });
+    if (values.json) {
+      output.out(toJsonText(result));
+      return 0;
+    }
+    if (result.applied.length === 0) {
+      output.out(
+        `${path} is up to date (schema version ${result.schemaVersion})\n`,
+      );
+      return 0;
+    }
+    const verb = result.dryRun ? "Would apply" : "Applied";
+    output.out(
+      `${verb} ${result.applied.length} migration(s) to ${path}:\n` +
+        result.applied.map((m) => `  ${m.name}\n`).join("") +
+        `${
+          result.dryRun ? "Would be" : "Now"
+        } at schema version ${result.schemaVersion}` +
+        (result.dryRun ? " (dry run: nothing written)\n" : "\n"),
+    );
+    return 0;
+  },
+};
+
+function status(path: string, json: boolean, output: Output): number {
+  const s = migrationStatus(path);
+  if (json) {
+    output.out(toJsonText(s));
+    return 0;
+  }
+  const rows = [
+    ...s.applied.map((m) => [
+      m.version,
+      m.name ?? "(recorded without a name)",
+      "applied",
+      formatTime(m.appliedAt),
+      m.checksum?.slice(0, 12) ?? "-",
+    ]),
+    ...s.pending.map((
+      m,
+    ) => [
+      m.version,
+      m.name,
+      "pending",
+      "-",
+      m.checksum.slice(0, 12),
+    ]),
+  ];
+  output.out(
+    `${path}${
+      s.exists ? "" : " (does not exist yet)"
+    }: schema version ${s.schemaVersion}, ` +
+      `${s.pending.length} pending\n\n` +
+      table(output, ["VERSION", "FILE", "STATE", "APPLIED", "CHECKSUM"], rows),
+  );
+  for (const problem of s.problems) {
+    output.out(`${colored(output, 31, "problem:")} ${problem}\n`);
+  }
+  return 0;
+}
