@@ -59,3 +59,4 @@ export {
 export type { DecodeOptions } from "./src/row_decoder.ts";
 export type { Change } from "./src/diff.ts";
 export type { DecodedWith } from "./src/decode.ts";
+export type { MigrationPlan } from "./src/migrate.ts";

@@ -7,7 +7,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { migrate, openStore } from "../mod.ts";
+import { openStore } from "../mod.ts";
 import { main } from "../src/cli/main.ts";
 import {
   AgentSchema,

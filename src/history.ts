@@ -11,11 +11,8 @@ import { type Change, diffJson } from "./diff.ts";
 import { AuditNotFoundError, NotFoundError, StoreError } from "./errors.ts";
 import { type InspectedResource, readResource, toBytes } from "./inspect.ts";
 import { parseSqliteTime } from "./migrate.ts";
-import {
-  type DecodedRow,
-  type DecodeOptions,
-  RowDecoder,
-} from "./row_decoder.ts";
+import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
+import type { DecodedWith } from "./decode.ts";
 
 /** One snapshot as the admin tools show it. */
 export interface HistoryEntry {
@@ -32,7 +29,7 @@ export interface HistoryEntry {
   /** The message type, recorded or given; `null` when unknown. */
   type: string | null;
   /** How the message was decoded. */
-  decodedWith: DecodedRow["decodedWith"];
+  decodedWith: DecodedWith;
   /** The decoded message. */
   message: unknown;
   /** Why better ways of decoding failed, if they did. */

@@ -14,11 +14,8 @@ import {
   parseSqliteTime,
   planMigrations,
 } from "./migrate.ts";
-import {
-  type DecodedRow,
-  type DecodeOptions,
-  RowDecoder,
-} from "./row_decoder.ts";
+import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
+import type { DecodedWith } from "./decode.ts";
 
 /** Counts for one kind. */
 export interface KindSummary {
@@ -148,7 +145,7 @@ export interface InspectedResource {
   /** The message type: recorded by the Store, or given by the user; `null` if unknown. */
   type: string | null;
   /** How the message was decoded (see `decodeBlob`). */
-  decodedWith: DecodedRow["decodedWith"];
+  decodedWith: DecodedWith;
   /** The message as protobuf JSON, a wire dump, or base64. */
   message: unknown;
   /** Why better ways of decoding failed, if they did. */

@@ -6,9 +6,9 @@
  * @module
  */
 import {
-  type DescMessage,
+  type DescMessage as ProtobufDescMessage,
   fromBinary,
-  type MessageShape,
+  type MessageShape as ProtobufMessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
@@ -21,6 +21,15 @@ import {
 } from "./errors.ts";
 import { prepareDatabase } from "./migrate.ts";
 import { SchemaIds } from "./schemas.ts";
+
+/**
+ * @internal protobuf-es `DescMessage`: a message schema such as a generated `SkillSchema`.
+ * Local aliases keep `deno doc --lint` from flagging npm types as private
+ * (denoland/deno#27364); they are the very same types.
+ */
+type DescMessage = ProtobufDescMessage;
+/** @internal protobuf-es `MessageShape`: the message type a schema describes. */
+type MessageShape<D extends DescMessage> = ProtobufMessageShape<D>;
 
 /** Options of {@linkcode openStore}. */
 export interface OpenOptions {
