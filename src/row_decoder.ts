@@ -9,6 +9,7 @@ import { tableColumns } from "./connection.ts";
 import {
   decodeBlob,
   type DecodedBlob,
+  decodeMessageToJson,
   RegistryCache,
   registryFromDescriptorSet,
 } from "./decode.ts";
@@ -66,6 +67,15 @@ export class RowDecoder {
     // Built once: a bad --descriptors file is a clear error up front, not per row.
     if (options.descriptorSet) {
       this.#registry = registryFromDescriptorSet(options.descriptorSet);
+      // A misspelt type name is the user's mistake, not the data's: fail up front with
+      // the names the descriptors have, instead of a wire dump of every row.
+      const names = [
+        options.typeName,
+        ...Object.values(options.typeForKind ?? {}),
+      ];
+      for (const name of new Set(names)) {
+        if (name) decodeMessageToJson(this.#registry, name, new Uint8Array());
+      }
     }
   }
 

@@ -4,6 +4,7 @@
  * @module
  */
 import { inspectDatabase, inspectResource } from "../inspect.ts";
+import { escapeControl } from "../text.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
 import {
   DECODE_HELP,
@@ -150,7 +151,8 @@ function renderOverview(
   if (o.problems.length) {
     parts.push(
       bold(output, "Problems") + "\n" +
-        o.problems.map((p) => `  ${p}\n`).join(""),
+        // Problems and integrity reports quote the file's own names: escape them.
+        o.problems.map((p) => `  ${escapeControl(p)}\n`).join(""),
     );
   }
   parts.push(bold(output, "Kinds"));
@@ -188,7 +190,7 @@ function renderOverview(
         : o.integrity === "ok"
         ? "ok"
         : `${o.integrity.length} problem(s)\n${
-          o.integrity.map((p) => `  ${p}\n`).join("")
+          o.integrity.map((p) => `  ${escapeControl(p)}\n`).join("")
         }`
     }\n`,
   );

@@ -99,9 +99,13 @@ function report(
   debug: boolean,
   output: Output,
 ): number {
+  // The reader went away (`| head`): stop quietly, as other Unix tools do.
+  if (error instanceof Deno.errors.BrokenPipe) return 0;
   if (error instanceof UsageError) {
     const hint = COMMANDS[name] ? `cli.ts ${name} --help` : "cli.ts --help";
-    output.err(`protostore: ${escapeControl(error.message)} (see ${hint})\n`);
+    // node:util parseArgs messages span lines: fold them like other errors.
+    const message = error.message.replace(/\s*\n\s*/g, " ");
+    output.err(`protostore: ${escapeControl(message)} (see ${hint})\n`);
     return 2;
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -4,6 +4,7 @@
  * @module
  */
 import { migrate, migrationStatus } from "../migrate.ts";
+import { escapeControl } from "../text.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./main.ts";
 import {
@@ -52,6 +53,7 @@ export const migrateCommand: Command = {
     }
     const path = dbPath(values.db);
     if (values.status) return status(path, values.json ?? false, output);
+    const shown = escapeControl(path);
     const result = migrate(path, { dryRun: values["dry-run"] ?? false });
     if (values.json) {
       output.out(toJsonText(result));
@@ -59,13 +61,13 @@ export const migrateCommand: Command = {
     }
     if (result.applied.length === 0) {
       output.out(
-        `${path} is up to date (schema version ${result.schemaVersion})\n`,
+        `${shown} is up to date (schema version ${result.schemaVersion})\n`,
       );
       return 0;
     }
     const verb = result.dryRun ? "Would apply" : "Applied";
     output.out(
-      `${verb} ${result.applied.length} migration(s) to ${path}:\n` +
+      `${verb} ${result.applied.length} migration(s) to ${shown}:\n` +
         result.applied.map((m) => `  ${m.name}\n`).join("") +
         `${
           result.dryRun ? "Would be" : "Now"
@@ -101,14 +103,17 @@ function status(path: string, json: boolean, output: Output): number {
     ]),
   ];
   output.out(
-    `${path}${
+    `${escapeControl(path)}${
       s.exists ? "" : " (does not exist yet)"
     }: schema version ${s.schemaVersion}, ` +
       `${s.pending.length} pending\n\n` +
       table(output, ["VERSION", "FILE", "STATE", "APPLIED", "CHECKSUM"], rows),
   );
   for (const problem of s.problems) {
-    output.out(`${colored(output, 31, "problem:")} ${problem}\n`);
+    // Problems quote the database's own text (names in schema_version, triggers).
+    output.out(
+      `${colored(output, 31, "problem:")} ${escapeControl(problem)}\n`,
+    );
   }
   return 0;
 }

@@ -1,0 +1,394 @@
+/**
+ * Helpers for the end-to-end tests of `cli.ts`: run the CLI as a subprocess (no
+ * inherited `PROTOSTORE_DB` or `NO_COLOR`), parse its one JSON document, and build
+ * database files the way the Go store wrote them (its v1/v2 DDL, `datetime('now')` text
+ * timestamps, no recorded message types) with raw `node:sqlite`.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import assert from "node:assert/strict";
+
+/** The project root (where `cli.ts` and `deno.json` are). */
+export const ROOT: string = fromFileUrl(new URL("../../", import.meta.url));
+const CLI = fromFileUrl(new URL("../../cli.ts", import.meta.url));
+const CONFIG = fromFileUrl(new URL("../../deno.json", import.meta.url));
+
+/** The descriptor set of the test schema (`buf build` of tests/fixtures/proto). */
+export const DESCRIPTORS: string = fromFileUrl(
+  new URL("../fixtures/example.binpb", import.meta.url),
+);
+
+/** What one run of the CLI produced. */
+export interface CliResult {
+  /** The exit code. */
+  code: number;
+  /** Standard output as text. */
+  stdout: string;
+  /** Standard error as text. */
+  stderr: string;
+  /** Standard output as bytes (to look for raw control bytes). */
+  stdoutBytes: Uint8Array;
+}
+
+/** Options of {@linkcode runCli}. */
+export interface RunOptions {
+  /** Working directory; default the project root. */
+  cwd?: string;
+  /** Extra environment variables (the CLI never inherits PROTOSTORE_DB or NO_COLOR). */
+  env?: Record<string, string>;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Runs `deno run -A cli.ts ...args` and collects its exit code and output. The config
+ * is passed explicitly, so `cwd` can be any directory (e.g. to test `./protostore.sqlite`).
+ *
+ * @example
+ * ```ts
+ * import { runCli } from "./cli.ts";
+ *
+ * const { code, stdout } = await runCli(["--help"]);
+ * console.assert(code === 0 && stdout.includes("inspect"));
+ * ```
+ */
+export async function runCli(
+  args: string[],
+  options: RunOptions = {},
+): Promise<CliResult> {
+  const out = await cliCommand(args, options).output();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    stdoutBytes: out.stdout,
+  };
+}
+
+/**
+ * The `deno run -A cli.ts ...args` command with piped output, for tests that read the
+ * output as it comes (`.spawn()`), e.g. to close the pipe early.
+ *
+ * @example
+ * ```ts
+ * import { cliCommand } from "./cli.ts";
+ *
+ * const child = cliCommand(["--help"]).spawn();
+ * const { code } = await child.output();
+ * console.assert(code === 0);
+ * ```
+ */
+export function cliCommand(
+  args: string[],
+  options: RunOptions = {},
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
+    cwd: options.cwd ?? ROOT,
+    env: cliEnv(options),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** The parent's environment without PROTOSTORE_DB and NO_COLOR, plus `options.env`. */
+function cliEnv(options: RunOptions): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.PROTOSTORE_DB;
+  delete env.NO_COLOR;
+  return Object.assign(env, { DENO_NO_UPDATE_CHECK: "1" }, options.env);
+}
+
+/**
+ * Asserts a successful run (exit 0, nothing on stderr) whose stdout is exactly one JSON
+ * document, and returns it parsed.
+ *
+ * @example
+ * ```ts
+ * import { cliJson, runCli } from "./cli.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const status = cliJson<{ pending: unknown[] }>(
+ *   await runCli(["migrate", "--status", "--json", "--db", `${dir}/db.sqlite`]),
+ * );
+ * console.assert(status.pending.length > 0);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function cliJson<T = unknown>(result: CliResult): T {
+  assert.equal(
+    result.code,
+    0,
+    `exit code ${result.code}, stderr: ${result.stderr}`,
+  );
+  assert.equal(result.stderr, "", "nothing on stderr");
+  // JSON.parse rejects anything after the document, so this is "exactly one".
+  return JSON.parse(result.stdout) as T;
+}
+
+/**
+ * Asserts a failed run: exit `code`, empty stdout, and exactly one line on stderr
+ * starting with `protostore:`. Returns that line.
+ *
+ * @example
+ * ```ts
+ * import { assertFailure, runCli } from "./cli.ts";
+ *
+ * const line = assertFailure(await runCli(["inspect", "--bogus"]), 2);
+ * console.assert(line.includes("--bogus"));
+ * ```
+ */
+export function assertFailure(result: CliResult, code: 1 | 2): string {
+  assert.equal(
+    result.code,
+    code,
+    `expected exit ${code}, got ${result.code}; stdout: ${result.stdout} stderr: ${result.stderr}`,
+  );
+  assert.equal(result.stdout, "", "nothing on stdout on failure");
+  const lines = result.stderr.split("\n");
+  assert.equal(lines.length, 2, `one line on stderr, got: ${result.stderr}`);
+  assert.equal(lines[1], "", "stderr ends with a newline");
+  assert.match(lines[0], /^protostore: /);
+  return lines[0];
+}
+
+/**
+ * Asserts that `bytes` contain no ESC (0x1b) and no other raw C0 control byte except
+ * newline (so no ANSI styling and no message content that could act on a terminal).
+ *
+ * @example
+ * ```ts
+ * import { assertNoControlBytes } from "./cli.ts";
+ *
+ * assertNoControlBytes(new TextEncoder().encode("plain\ntext\n"));
+ * ```
+ */
+export function assertNoControlBytes(bytes: Uint8Array, what = "output"): void {
+  const at = bytes.findIndex((b) => b === 0x7f || (b < 0x20 && b !== 0x0a));
+  assert.equal(
+    at,
+    -1,
+    `${what} has raw control byte 0x${bytes[at]?.toString(16)} at offset ${at}`,
+  );
+  const text = decoder.decode(bytes);
+  // C1 controls (U+0080..U+009F) would be 0xc2 0x80..0x9f in UTF-8.
+  assert.doesNotMatch(text, /[\u0080-\u009f]/, `${what} has a raw C1 control`);
+  assert.doesNotMatch(
+    text,
+    /[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/,
+    `${what} has a raw line separator or bidi control`,
+  );
+}
+
+/** Whether `script` (util-linux) is there to give the CLI a terminal. */
+export const HAS_SCRIPT: boolean = (() => {
+  try {
+    return new Deno.Command("script", { args: ["--version"] }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Runs the CLI with a pseudo-terminal as stdout (through `script`), to see what it prints
+ * on a TTY. Returns what the terminal received (line ends are `\r\n` there).
+ *
+ * @example
+ * ```ts
+ * import { HAS_SCRIPT, runCliInTerminal } from "./cli.ts";
+ *
+ * if (HAS_SCRIPT) {
+ *   const { stdout } = await runCliInTerminal(["--help"]);
+ *   console.assert(stdout.includes("inspect"));
+ * }
+ * ```
+ */
+export async function runCliInTerminal(
+  args: string[],
+  options: RunOptions = {},
+): Promise<CliResult> {
+  const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
+  const command = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--config",
+    CONFIG,
+    CLI,
+    ...args,
+  ]
+    .map(quote).join(" ");
+  const out = await new Deno.Command("script", {
+    args: ["-q", "-e", "-c", command, "/dev/null"],
+    cwd: options.cwd ?? ROOT,
+    env: cliEnv(options),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    stdoutBytes: out.stdout,
+  };
+}
+
+/** A row for `resource_audit_orphans` (migrated databases): a snapshot whose resource is gone. */
+export interface OrphanRow {
+  kind: string;
+  resourceId: string;
+  data: Uint8Array;
+  /** ISO-8601 with milliseconds, as protostore writes it. */
+  archivedAt: string;
+  versionHash?: string;
+  tag?: string;
+}
+
+/**
+ * Adds orphaned snapshots to a migrated database, as migration 0003 leaves them for
+ * legacy audit rows whose resource no longer exists. Returns their ids.
+ *
+ * @example
+ * ```ts
+ * import { insertOrphans } from "./cli.ts";
+ * import { migrate } from "../../mod.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * migrate(`${dir}/db.sqlite`);
+ * const [id] = insertOrphans(`${dir}/db.sqlite`, [
+ *   { kind: "skill", resourceId: "gone", data: new Uint8Array([8, 1]), archivedAt: "2026-01-25T10:00:00.000Z" },
+ * ]);
+ * console.assert(id > 0);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function insertOrphans(path: string, rows: OrphanRow[]): number[] {
+  const db = new DatabaseSync(path);
+  try {
+    const insert = db.prepare(
+      `INSERT INTO resource_audit_orphans (kind, resource_id, data, archived_at, version_hash, tag)
+       VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+    );
+    return rows.map((r) =>
+      (insert.get(
+        r.kind,
+        r.resourceId,
+        r.data,
+        r.archivedAt,
+        r.versionHash ?? null,
+        r.tag ?? null,
+      ) as { id: number }).id
+    );
+  } finally {
+    db.close();
+  }
+}
+
+/** The Go store's v1 DDL (issue 2), verbatim. */
+export const GO_V1_DDL = `
+CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,
+  updated_at TEXT NOT NULL DEFAULT (datetime('now')), PRIMARY KEY (kind, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_resources_kind_id ON resources(kind, id);`;
+
+/** The Go store's v2 DDL (issue 2), verbatim. */
+export const GO_V2_DDL = `
+CREATE TABLE IF NOT EXISTS resource_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+  resource_id TEXT NOT NULL, data BLOB NOT NULL, archived_at TEXT NOT NULL DEFAULT (datetime('now')),
+  version_hash TEXT, tag TEXT);
+CREATE INDEX IF NOT EXISTS idx_audit_resource ON resource_audit(kind, resource_id);
+CREATE INDEX IF NOT EXISTS idx_audit_hash ON resource_audit(kind, resource_id, version_hash);
+CREATE INDEX IF NOT EXISTS idx_audit_tag ON resource_audit(kind, resource_id, tag, archived_at DESC);`;
+
+/** A row of the Go store's `resources`: `updatedAt` as `datetime('now')` text. */
+export interface GoResource {
+  kind: string;
+  id: string;
+  data: Uint8Array;
+  /** e.g. `2026-01-25 10:00:00`. */
+  updatedAt: string;
+}
+
+/** A row of the Go store's `resource_audit` (v2). Empty hash/tag as the Go code wrote them. */
+export interface GoAudit {
+  kind: string;
+  resourceId: string;
+  data: Uint8Array;
+  /** e.g. `2026-01-25 10:00:00`. */
+  archivedAt: string;
+  versionHash?: string;
+  tag?: string;
+}
+
+/** What {@linkcode writeGoDb} writes. */
+export interface GoDbInit {
+  /** 1: resources only (schema_version row 1); 2: also resource_audit (rows 1 and 2). */
+  version: 1 | 2;
+  resources?: GoResource[];
+  /** Only with version 2. */
+  audit?: GoAudit[];
+}
+
+/**
+ * Writes a database file as the Go store left it: its DDL, its `schema_version(version,
+ * applied_at)` table, rows inserted with `INSERT OR REPLACE` and text timestamps, and
+ * no message types recorded.
+ *
+ * @example
+ * ```ts
+ * import { writeGoDb } from "./cli.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * writeGoDb(`${dir}/go.sqlite`, {
+ *   version: 1,
+ *   resources: [{ kind: "skill", id: "s1", data: new Uint8Array([8, 1]), updatedAt: "2026-01-25 10:00:00" }],
+ * });
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function writeGoDb(path: string, init: GoDbInit): void {
+  const db = new DatabaseSync(path);
+  try {
+    db.exec(GO_V1_DDL);
+    if (init.version === 2) db.exec(GO_V2_DDL);
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,
+         applied_at TEXT NOT NULL DEFAULT (datetime('now')))`,
+    );
+    const version = db.prepare(
+      "INSERT INTO schema_version (version, applied_at) VALUES (?, '2026-01-20 09:00:00')",
+    );
+    for (let v = 1; v <= init.version; v++) version.run(v);
+    const resource = db.prepare(
+      "INSERT OR REPLACE INTO resources (kind, id, data, updated_at) VALUES (?, ?, ?, ?)",
+    );
+    for (const r of init.resources ?? []) {
+      resource.run(r.kind, r.id, r.data, r.updatedAt);
+    }
+    if (init.audit?.length) {
+      assert.equal(init.version, 2, "audit rows need the v2 schema");
+      const audit = db.prepare(
+        `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash, tag)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      );
+      for (const a of init.audit) {
+        audit.run(
+          a.kind,
+          a.resourceId,
+          a.data,
+          a.archivedAt,
+          a.versionHash ?? "",
+          a.tag ?? "",
+        );
+      }
+    }
+  } finally {
+    db.close();
+  }
+}
