@@ -289,7 +289,7 @@ Deno.test("inspect prints the overview as aligned tables for people", async () =
   });
 });
 
-Deno.test("inspect --check lists integrity problems such as foreign key violations", async () => {
+Deno.test("inspect --check lists integrity problems such as foreign key violations, and exits 1", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/db.sqlite`;
     writeStoreDb(path);
@@ -303,7 +303,15 @@ Deno.test("inspect --check lists integrity problems such as foreign key violatio
       runCli(["inspect", "--check", "--json", "--db", path]),
       runCli(["inspect", "--check", "--db", path]),
     ]);
-    const integrity = cliJson<Overview>(json).integrity;
+    // Damage found is a failure: exit 1 and one line on stderr, the report on stdout.
+    for (const run of [json, human]) {
+      assert.equal(run.code, 1);
+      assert.match(
+        run.stderr,
+        /^protostore: integrity check of .* found 1 problem\(s\)\n$/,
+      );
+    }
+    const integrity = (JSON.parse(json.stdout) as Overview).integrity;
     assert.ok(Array.isArray(integrity));
     assert.equal(integrity.length, 1);
     assert.match(

@@ -40,7 +40,8 @@ Inspection never writes: the file is opened read-only and is not migrated.
 Options:
   --db PATH            database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
   --json               print one JSON document
-  --check              also run PRAGMA integrity_check and foreign_key_check
+  --check              also run PRAGMA integrity_check and foreign_key_check;
+                       exit 1 when they find problems
 ${DECODE_HELP}
 `;
 
@@ -97,11 +98,18 @@ export const inspectCommand: Command = {
       throw new UsageError("decoding options go with KIND ID", "inspect");
     }
     const overview = inspectDatabase(path, { check: values.check ?? false });
-    if (values.json) {
-      output.out(toJsonText(overview));
-      return 0;
+    output.out(
+      values.json ? toJsonText(overview) : renderOverview(overview, output),
+    );
+    // A check that finds damage fails, so scripts can rely on the exit code.
+    if (Array.isArray(overview.integrity)) {
+      output.err(
+        `protostore: integrity check of ${
+          escapeControl(path)
+        } found ${overview.integrity.length} problem(s)\n`,
+      );
+      return 1;
     }
-    output.out(renderOverview(overview, output));
     return 0;
   },
 };
