@@ -70,7 +70,9 @@ export function decodedWithLabel(
     case "descriptors":
       return `${type} (from --descriptors)`;
     case "wire":
-      return "schema-less wire dump (no type known; pass --descriptors FILE --type NAME)";
+      return type
+        ? `schema-less wire dump (the bytes do not decode as ${type})`
+        : "schema-less wire dump (no type known; pass --descriptors FILE --type NAME)";
     default:
       return "undecodable: shown as base64";
   }
