@@ -109,7 +109,32 @@ export function enableWal(db: DatabaseSync): void {
   const row = db.prepare("PRAGMA journal_mode").get() as {
     journal_mode: string;
   };
-  if (row.journal_mode !== "wal") db.exec("PRAGMA journal_mode = WAL");
+  if (row.journal_mode === "wal") return;
+  // The switch needs an exclusive lock, and SQLite returns SQLITE_BUSY at once instead
+  // of calling the busy handler (seen with processes opening a new file together):
+  // retry within the connection's busy timeout ourselves.
+  const { timeout } = db.prepare("PRAGMA busy_timeout").get() as {
+    timeout: number;
+  };
+  const deadline = Date.now() + timeout;
+  for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      return;
+    } catch (error) {
+      const reason = messageOf(error);
+      if (!/locked|busy/i.test(reason) || Date.now() >= deadline) {
+        throw new StoreError(
+          `cannot switch the database to WAL mode: ${reason}` +
+            (/locked|busy/i.test(reason)
+              ? ": another process held it longer than the busy timeout; retry"
+              : ""),
+          { cause: error },
+        );
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+    }
+  }
 }
 
 /**
@@ -197,7 +222,9 @@ export function returnArrays(statement: StatementSync): StatementSync {
  * ```
  */
 export function tableColumns(db: DatabaseSync, table: string): string[] {
-  const rows = db.prepare("SELECT name FROM pragma_table_info(?)").all(table) as {
+  const rows = db.prepare("SELECT name FROM pragma_table_info(?)").all(
+    table,
+  ) as {
     name: string;
   }[];
   return rows.map((r) => r.name);
