@@ -60,3 +60,9 @@ export type { DecodeOptions } from "./src/row_decoder.ts";
 export type { Change } from "./src/diff.ts";
 export type { DecodedWith } from "./src/decode.ts";
 export type { MigrationPlan } from "./src/migrate.ts";
+export { importBadgerBackup } from "./src/badger_backup.ts";
+export type {
+  ImportBadgerOptions,
+  ImportSummary,
+  InvalidBadgerKey,
+} from "./src/import_badger.ts";

@@ -1,16 +1,178 @@
 /**
- * `cli.ts import-badger`: placeholder until the importer lands.
+ * `cli.ts import-badger`: bring a `badger backup` dump into the database, with a
+ * progress bar on a terminal and every skipped key reported on stderr.
  *
  * @module
  */
+import { importBadgerBackup } from "../badger_backup.ts";
+import type { ImportSummary } from "../import_badger.ts";
+import { migrationStatus } from "../migrate.ts";
+import { openStore, type Store } from "../store.ts";
+import { StoreError } from "../errors.ts";
+import { escapeControl } from "../text.ts";
+import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./main.ts";
+import { fields, formatBytes, type Output, toJsonText } from "./output.ts";
+
+const HELP =
+  `Usage: deno run -A cli.ts import-badger FILE [--db PATH] [--dry-run] [--json]
+
+Imports a BadgerDB backup (written by \`badger backup --dir DB -f FILE\` or db.Backup in Go,
+Badger v2/v3/v4) into the database, creating and migrating it if needed. For each key only
+its newest version counts; deleted and expired keys are skipped. <kind>/<id> becomes a
+resource (saved in place, its history kept); <kind>/<kind>_audit/<resourceId>/<unixNanos>
+becomes an audit snapshot archived at that time (kept as an orphan when its resource does
+not exist). Keys that cannot be mapped are listed on stderr by their hex bytes.
+
+All or nothing: a truncated or corrupt dump is an error naming the byte offset, and the
+database stays as it was. Importing the same dump twice changes nothing the second time.
+
+Options:
+  --db PATH    database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --dry-run    read and validate the whole dump and print the summary; write nothing
+  --json       print the summary as one JSON document
+`;
 
 /** The `import-badger` command. */
 export const importBadgerCommand: Command = {
-  summary: "import a `badger backup` dump into the database",
-  help:
-    "Usage: deno run -A cli.ts import-badger FILE [--db PATH] [--dry-run] [--json]\n",
-  run() {
-    return 1;
+  summary: "import a BadgerDB backup dump (badger backup) into the database",
+  help: HELP,
+  async run(args, output) {
+    const { values, positionals: rest } = parse(args, {
+      ...COMMON_OPTIONS,
+      "dry-run": { type: "boolean" },
+    }, "import-badger");
+    const [file] = positionals(rest, ["FILE"], "import-badger");
+    const path = dbPath(values.db);
+    const progress = output.errIsTerminal ? progressBar(output) : undefined;
+    const dryRun = values["dry-run"] ?? false;
+    requireDump(file); // before the database is created or migrated
+    using target = dryRun ? dryRunTarget(path) : closing(openStore(path));
+    let summary: ImportSummary;
+    try {
+      summary = await importBadgerBackup(target.store, file, {
+        dryRun,
+        onProgress: progress?.update,
+        onInvalidKey: (key) =>
+          output.err(
+            `protostore: skipped key ${key.keyHex} (hex): ${
+              escapeControl(key.reason)
+            }\n`,
+          ),
+      });
+    } finally {
+      progress?.done();
+    }
+    output.out(
+      values.json ? toJsonText(summary) : renderSummary(summary, path, output),
+    );
+    return 0;
   },
 };
+
+function requireDump(file: string): void {
+  try {
+    if (!Deno.statSync(file).isFile) {
+      throw new StoreError(`${file} is not a file`);
+    }
+  } catch (error) {
+    if (error instanceof StoreError) throw error;
+    throw new StoreError(
+      `cannot read the dump ${file}: ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+  }
+}
+
+function closing(store: Store): { store: Store } & Disposable {
+  return { store, [Symbol.dispose]: () => store.close() };
+}
+
+/**
+ * Where a dry run reads: the database itself, read-only, when it is current; otherwise
+ * (missing, or migrations pending) an empty migrated database in a temp directory, so
+ * the dump is still read and validated in full and nothing is created at `path`.
+ */
+function dryRunTarget(path: string): { store: Store } & Disposable {
+  const status = migrationStatus(path);
+  if (
+    status.exists && status.pending.length === 0 && status.problems.length === 0
+  ) {
+    return closing(openStore(path, { readOnly: true }));
+  }
+  const dir = Deno.makeTempDirSync({ prefix: "protostore-dry-run-" });
+  const store = openStore(`${dir}/db.sqlite`);
+  return {
+    store,
+    [Symbol.dispose]() {
+      store.close();
+      Deno.removeSync(dir, { recursive: true });
+    },
+  };
+}
+
+function renderSummary(s: ImportSummary, path: string, output: Output): string {
+  const kinds = Object.entries(s.kinds).map(([kind, n]) =>
+    `${escapeControl(kind)} ${n}`
+  );
+  return `${s.dryRun ? "Dry run of" : "Imported"} ${
+    escapeControl(s.source ?? "stream")
+  } ` +
+    `${s.dryRun ? "against" : "into"} ${escapeControl(path)}` +
+    (s.dryRun ? " (nothing written)" : "") + "\n" +
+    fields(output, [
+      ["records read", `${s.records} (${formatBytes(s.bytesRead)})`],
+      ["keys seen", s.keysSeen],
+      [
+        "resources",
+        `${s.resources}${kinds.length ? ` (${kinds.join(", ")})` : ""}; ` +
+        `${s.resourcesUnchanged} already identical`,
+      ],
+      [
+        "audit snapshots",
+        `${s.auditRecords}; ${s.auditUnchanged} already present`,
+      ],
+      [
+        "orphaned snapshots",
+        `${s.orphanAuditRecords} (resource not in the database)`,
+      ],
+      ["skipped deleted", s.skippedDeleted],
+      ["skipped expired", s.skippedExpired],
+      [
+        "skipped invalid",
+        `${s.skippedInvalid}${s.skippedInvalid ? " (listed on stderr)" : ""}`,
+      ],
+      ["skipped internal", `${s.skippedInternal} (!badger! keys)`],
+      ["elapsed", `${(s.elapsedMs / 1000).toFixed(2)} s`],
+    ]);
+}
+
+/** A one-line progress bar on stderr, redrawn at most ten times a second. */
+function progressBar(output: Output) {
+  let last = 0;
+  let drawn = false;
+  return {
+    update(bytesRead: number, totalBytes?: number) {
+      const now = performance.now();
+      if (now - last < 100) return;
+      last = now;
+      drawn = true;
+      if (!totalBytes) {
+        output.err(`\rreading dump: ${formatBytes(bytesRead)}\x1b[K`);
+        return;
+      }
+      const fraction = Math.min(1, bytesRead / totalBytes);
+      const width = 30;
+      const filled = Math.round(fraction * width);
+      output.err(
+        `\r[${"#".repeat(filled)}${"-".repeat(width - filled)}] ` +
+          `${(fraction * 100).toFixed(0).padStart(3)}%  ` +
+          `${formatBytes(bytesRead)} / ${formatBytes(totalBytes)}\x1b[K`,
+      );
+    },
+    done() {
+      if (drawn) output.err("\r\x1b[K");
+    },
+  };
+}
