@@ -287,3 +287,40 @@ export function tableColumns(db: DatabaseSync, table: string): string[] {
   }[];
   return rows.map((r) => r.name);
 }
+
+/**
+ * SQL that reads TEXT column `column` whole. Deno's node:sqlite cuts TEXT at the first
+ * NUL when reading (SQLite stores it whole), so a value holding a NUL is read as bytes
+ * instead; {@linkcode readText} turns either back into the string.
+ *
+ * @example
+ * ```ts
+ * import { openConnection, readText, wholeText } from "./connection.ts";
+ *
+ * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
+ * const row = db.prepare(`SELECT ${wholeText("?1")} AS t`).get("a\0b") as { t: Uint8Array };
+ * console.assert(readText(row.t) === "a\0b");
+ * db.close();
+ * ```
+ */
+export function wholeText(column: string): string {
+  return `iif(instr(${column}, char(0)), CAST(${column} AS BLOB), ${column})`;
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * A value read through {@linkcode wholeText}: text, bytes (text holding a NUL) or
+ * `null`, as a string or `null`.
+ *
+ * @example
+ * ```ts
+ * import { readText } from "./connection.ts";
+ *
+ * console.assert(readText(new Uint8Array([0x61, 0, 0x62])) === "a\0b");
+ * ```
+ */
+export function readText(value: unknown): string | null {
+  if (value instanceof Uint8Array) return utf8.decode(value);
+  return value === null || value === undefined ? null : String(value);
+}

@@ -6,7 +6,12 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { openConnection, tableColumns } from "./connection.ts";
+import {
+  openConnection,
+  readText,
+  tableColumns,
+  wholeText,
+} from "./connection.ts";
 import { type Change, diffJson } from "./diff.ts";
 import { AuditNotFoundError, NotFoundError, StoreError } from "./errors.ts";
 import { type InspectedResource, readResource, toBytes } from "./inspect.ts";
@@ -153,8 +158,8 @@ export function auditSnapshot(
 interface AuditRow {
   id: number;
   archived_at: unknown;
-  version_hash: string | null;
-  tag: string | null;
+  version_hash: string | Uint8Array | null;
+  tag: string | Uint8Array | null;
   data: Uint8Array;
   schema_id: number | null;
 }
@@ -179,8 +184,10 @@ function auditTables(db: DatabaseSync): AuditTable[] {
       continue;
     }
     const optional = (c: string) => columns.includes(c) ? c : `NULL AS ${c}`;
-    const select = `SELECT id, archived_at, ${optional("version_hash")}, ${
-      optional("tag")
+    const label = (c: string) =>
+      columns.includes(c) ? `${wholeText(c)} AS ${c}` : `NULL AS ${c}`;
+    const select = `SELECT id, archived_at, ${label("version_hash")}, ${
+      label("tag")
     }, data,
       ${optional("schema_id")} FROM ${name}`;
     tables.push({
@@ -290,8 +297,8 @@ function toEntry(
   return {
     id: row.id,
     archivedAt: parseSqliteTime(row.archived_at),
-    versionHash: row.version_hash || null,
-    tag: row.tag || null,
+    versionHash: readText(row.version_hash) || null,
+    tag: readText(row.tag) || null,
     size: data.length,
     type: decoded.type ?? decoder.typeOf(row.schema_id) ?? null,
     decodedWith: decoded.decodedWith,

@@ -7,7 +7,12 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { openConnection, tableColumns } from "./connection.ts";
+import {
+  openConnection,
+  readText,
+  tableColumns,
+  wholeText,
+} from "./connection.ts";
 import { NotFoundError } from "./errors.ts";
 import {
   type AppliedMigration,
@@ -232,6 +237,9 @@ export function toBytes(value: unknown): Uint8Array {
   return new TextEncoder().encode(String(value));
 }
 
+/** Kinds read whole, even with a NUL in them (see `wholeText`). */
+const KIND = wholeText("kind");
+
 function kindSummaries(db: DatabaseSync): KindSummary[] {
   const byKind = new Map<string, KindSummary>();
   const entry = (kind: string) => {
@@ -258,13 +266,14 @@ function kindSummaries(db: DatabaseSync): KindSummary[] {
   if (has("resources", "kind", "data", "updated_at")) {
     for (
       const row of db.prepare(
-        `SELECT kind, count(*) AS n, sum(length(data)) AS bytes, max(updated_at) AS last
-         FROM resources GROUP BY kind`,
+        `SELECT ${KIND} AS kind, count(*) AS n, sum(length(data)) AS bytes,
+           max(updated_at) AS last
+         FROM resources GROUP BY resources.kind`,
       ).iterate() as Iterable<
-        { kind: string; n: number; bytes: number | null; last: unknown }
+        { kind: unknown; n: number; bytes: number | null; last: unknown }
       >
     ) {
-      const summary = entry(String(row.kind));
+      const summary = entry(readText(row.kind) ?? "");
       summary.resources = row.n;
       summary.bytes = row.bytes ?? 0;
       summary.lastUpdated = parseSqliteTime(row.last);
@@ -277,18 +286,18 @@ function kindSummaries(db: DatabaseSync): KindSummary[] {
     )
       .get() as { n: number }).n > 0;
     const sql = enforced || !has("resources", "kind", "id")
-      ? `SELECT kind, count(*) AS n, 0 AS orphans, sum(length(data)) AS bytes
-         FROM resource_audit GROUP BY kind`
-      : `SELECT a.kind, count(*) AS n,
+      ? `SELECT ${KIND} AS kind, count(*) AS n, 0 AS orphans, sum(length(data)) AS bytes
+         FROM resource_audit GROUP BY resource_audit.kind`
+      : `SELECT ${wholeText("a.kind")} AS kind, count(*) AS n,
            sum(NOT EXISTS (SELECT 1 FROM resources AS r WHERE r.kind = a.kind AND r.id = a.resource_id)) AS orphans,
            sum(length(a.data)) AS bytes
          FROM resource_audit AS a GROUP BY a.kind`;
     for (
       const row of db.prepare(sql).iterate() as Iterable<
-        { kind: string; n: number; orphans: number; bytes: number | null }
+        { kind: unknown; n: number; orphans: number; bytes: number | null }
       >
     ) {
-      const summary = entry(String(row.kind));
+      const summary = entry(readText(row.kind) ?? "");
       summary.auditRecords += row.n - row.orphans;
       summary.orphanAuditRecords += row.orphans;
       summary.auditBytes += row.bytes ?? 0;
@@ -297,11 +306,13 @@ function kindSummaries(db: DatabaseSync): KindSummary[] {
   if (has("resource_audit_orphans", "kind", "data")) {
     for (
       const row of db.prepare(
-        `SELECT kind, count(*) AS n, sum(length(data)) AS bytes
-         FROM resource_audit_orphans GROUP BY kind`,
-      ).iterate() as Iterable<{ kind: string; n: number; bytes: number | null }>
+        `SELECT ${KIND} AS kind, count(*) AS n, sum(length(data)) AS bytes
+         FROM resource_audit_orphans GROUP BY resource_audit_orphans.kind`,
+      ).iterate() as Iterable<
+        { kind: unknown; n: number; bytes: number | null }
+      >
     ) {
-      const summary = entry(String(row.kind));
+      const summary = entry(readText(row.kind) ?? "");
       summary.orphanAuditRecords += row.n;
       summary.auditBytes += row.bytes ?? 0;
     }
