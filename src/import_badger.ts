@@ -12,15 +12,17 @@
  * unless the same snapshot is already there. Importing a dump twice changes nothing the
  * second time.
  *
- * A process killed during phase 1 leaves the target untouched (and a
- * `protostore-badger-*` directory in the temp dir); killed during phase 2, SQLite rolls
- * the open transaction back. Memory stays bounded by the largest record plus SQLite's
+ * A process killed during phase 1 leaves the target untouched and its
+ * `protostore-badger-<pid>-*` staging directory behind, which the next import removes
+ * once that process is gone; killed during phase 2, SQLite rolls the open transaction
+ * back. Memory stays bounded by the largest record plus SQLite's
  * caches; the staging file needs about the dump's size on disk.
  *
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { StoreError } from "./errors.ts";
 import { messageOf } from "./connection.ts";
 import {
@@ -247,9 +249,11 @@ export async function importBadger(
 
   let dir: string;
   try {
+    const parent = options.tempDir ?? tmpdir();
+    await removeAbandonedStaging(parent);
     dir = await Deno.makeTempDir({
-      dir: options.tempDir,
-      prefix: "protostore-badger-",
+      dir: parent,
+      prefix: `${STAGING_PREFIX}${Deno.pid}-`,
     });
   } catch (error) {
     await stream.cancel().catch(() => {});
@@ -301,6 +305,38 @@ export async function importBadger(
   }
   summary.elapsedMs = Math.round(performance.now() - started);
   return summary;
+}
+
+const STAGING_PREFIX = "protostore-badger-";
+
+/**
+ * Removes staging directories of imports whose process no longer exists (killed before
+ * it could clean up). Liveness is read from /proc; without it nothing is removed.
+ */
+async function removeAbandonedStaging(parent: string): Promise<void> {
+  const procExists = (pid: string) => {
+    try {
+      Deno.statSync(`/proc/${pid}`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!procExists("self")) return;
+  try {
+    for await (const entry of Deno.readDir(parent)) {
+      const pid = entry.isDirectory && entry.name.startsWith(STAGING_PREFIX)
+        ? /^(\d+)-/.exec(entry.name.slice(STAGING_PREFIX.length))?.[1]
+        : undefined;
+      if (pid !== undefined && !procExists(pid)) {
+        await Deno.remove(join(parent, entry.name), { recursive: true }).catch(
+          () => {},
+        );
+      }
+    }
+  } catch {
+    // A temp directory we cannot list holds nothing we could clean.
+  }
 }
 
 function requireNoTransaction(db: DatabaseSync): void {

@@ -912,3 +912,19 @@ Deno.test("randomised dumps: counts match a model of newest-version-wins", async
     assert.equal(contents(db).resources.length, 0);
   });
 });
+
+Deno.test("an import removes staging directories left by imports that were killed", async () => {
+  await withDb(async (db, { tempDir }) => {
+    // A pid far above any real one stands for a process that no longer exists.
+    const abandoned = `${tempDir}/protostore-badger-4000000000-abc`;
+    const live = `${tempDir}/protostore-badger-${Deno.pid}-live`;
+    await Deno.mkdir(abandoned);
+    await Deno.writeFile(`${abandoned}/staging.sqlite`, new Uint8Array(16));
+    await Deno.mkdir(live);
+    const dump = encodeBackup([[{ key: "agent/a1", value: "x", version: 1 }]]);
+    await importBadger(db, ReadableStream.from([dump]), { tempDir, now: NOW });
+    const left = [...Deno.readDirSync(tempDir)].map((e) => e.name);
+    assert.deepEqual(left, [`protostore-badger-${Deno.pid}-live`]);
+    await Deno.remove(live);
+  });
+});
