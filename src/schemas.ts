@@ -119,6 +119,11 @@ export class SchemaIds {
     return row.id;
   }
 
+  /** Whether `schema`'s id is cached, i.e. {@linkcode idOf} will not write. */
+  has(schema: DescMessage): boolean {
+    return this.#ids.has(schema);
+  }
+
   /** Drops cached ids (after a rollback). */
   forget(): void {
     this.#ids.clear();

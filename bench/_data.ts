@@ -1,0 +1,477 @@
+/**
+ * Deterministic benchmark data shared by `bench/*.bench.ts` and `bench/compare.ts`:
+ * a seeded PRNG, Go-daemon-shaped `Skill` messages, fast bulk database builders (one
+ * transaction of `INSERT ... SELECT` over a recursive CTE, so a million audit rows take
+ * seconds), Go-store v1/v2 files, and the raw `node:sqlite` statements that mirror the
+ * Store's SQL for side-by-side timing.
+ *
+ * @module
+ */
+import { SQL } from "../src/store.ts";
+import { create, toBinary } from "@bufbuild/protobuf";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { openConnection, returnArrays } from "../src/connection.ts";
+import { openStore } from "../src/store.ts";
+import { SchemaIds } from "../src/schemas.ts";
+import {
+  type Skill,
+  SkillSchema,
+  Visibility,
+} from "../tests/fixtures/gen/example/v1/example_pb.ts";
+
+export { SkillSchema };
+export type { Skill };
+
+/** The kind every generated resource has. */
+export const KIND = "skill";
+
+/**
+ * mulberry32: a small, fast, seeded PRNG returning floats in [0, 1).
+ *
+ * @example
+ * ```ts
+ * import { prng } from "./_data.ts";
+ * console.assert(prng(1)() === prng(1)());
+ * ```
+ */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = [
+  "lint",
+  "review",
+  "deploy",
+  "summarise",
+  "translate",
+  "search",
+  "plan",
+  "test",
+  "format",
+  "triage",
+  "refactor",
+  "document",
+];
+
+/** The resource id of resource number `n`: `skill-000042`. */
+export function resourceId(n: number): string {
+  return `skill-${String(n).padStart(6, "0")}`;
+}
+
+/**
+ * A `Skill` shaped like the Go daemon's resources (~200 bytes encoded): strings, a
+ * repeated field, a map, an enum, a Timestamp, a nested message and a small payload.
+ *
+ * @example
+ * ```ts
+ * import { makeSkill, prng } from "./_data.ts";
+ * console.assert(makeSkill(prng(1), 0).name === "skill-000000");
+ * ```
+ */
+export function makeSkill(rng: () => number, n: number): Skill {
+  const word = () => WORDS[Math.floor(rng() * WORDS.length)];
+  const payload = new Uint8Array(32);
+  for (let i = 0; i < payload.length; i++) {
+    payload[i] = Math.floor(rng() * 256);
+  }
+  return create(SkillSchema, {
+    name: resourceId(n),
+    versionHash: `sha256:${Math.floor(rng() * 2 ** 32).toString(16)}`,
+    tag: `v${n % 5}`,
+    description: `${word()} then ${word()} the ${word()} output of step ${n}`,
+    tools: [word(), word(), word()],
+    labels: { team: `team-${n % 17}`, tier: word() },
+    visibility: n % 2 === 0 ? Visibility.PUBLIC : Visibility.PRIVATE,
+    createdAt: { seconds: BigInt(1_769_335_200 + n), nanos: (n * 7919) % 1e9 },
+    limits: {
+      maxTokens: 1024 + (n % 4096),
+      temperature: rng(),
+      timeoutMs: BigInt(30_000 + n),
+    },
+    payload,
+  });
+}
+
+/**
+ * `count` messages from one seed (message i has name `resourceId(i)`).
+ *
+ * @example
+ * ```ts
+ * import { makeSkills } from "./_data.ts";
+ * console.assert(makeSkills(3, 1).length === 3);
+ * ```
+ */
+export function makeSkills(count: number, seed = 42): Skill[] {
+  const rng = prng(seed);
+  const out: Skill[] = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = makeSkill(rng, i);
+  return out;
+}
+
+/**
+ * `count` messages encoded with `toBinary`.
+ *
+ * @example
+ * ```ts
+ * import { encodeAll, makeSkills } from "./_data.ts";
+ * console.assert(encodeAll(makeSkills(2)).length === 2);
+ * ```
+ */
+export function encodeAll(messages: readonly Skill[]): Uint8Array[] {
+  return messages.map((m) => toBinary(SkillSchema, m));
+}
+
+/** How big a generated database is. */
+export interface DbShape {
+  /** Resources of kind {@linkcode KIND}, ids `resourceId(0 .. resources-1)`. */
+  resources: number;
+  /** Audit snapshots per resource (0 for none). */
+  snapshotsPerResource: number;
+  /** Distinct encoded messages cycled through as row data (default 256). */
+  templates?: number;
+}
+
+/** Version hash of audit row number `i` (0-based) as {@linkcode buildStoreDb} writes it. */
+export function auditHash(i: number): string {
+  return `sha256:${hex8(i)}${
+    hex8(Number((BigInt(i) * 2654435761n) % 4294967296n))
+  }`;
+}
+
+/** Tag of snapshot `j` (0-based) of a resource: `v0`..`v4`, so a tag repeats twice in 10. */
+export function auditTag(j: number): string {
+  return `v${j % 5}`;
+}
+
+/** Audit row number of snapshot `j` of resource `r` in a database of `resources`. */
+export function auditRow(resources: number, r: number, j: number): number {
+  return j * resources + r;
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}
+
+/** The first generated timestamp: 2026-01-25T10:00:00.000Z, in seconds. */
+export const BASE_SECONDS = 1_769_335_200;
+
+/**
+ * Creates a migrated protostore database at `path` with `shape.resources` resources and,
+ * interleaved in time like real use (row i belongs to resource i % resources, one second
+ * apart), `snapshotsPerResource` audit snapshots each. Rows carry valid `Skill` bytes and
+ * the `message_schemas` id of `SkillSchema`, exactly as the Store writes them. Runs in one
+ * transaction with foreign keys off and a large cache, all inside SQLite.
+ *
+ * @example
+ * ```ts
+ * import { buildStoreDb } from "./_data.ts";
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * buildStoreDb(path, { resources: 10, snapshotsPerResource: 2 });
+ * ```
+ */
+export function buildStoreDb(path: string, shape: DbShape): void {
+  openStore(path).close();
+  const db = openConnection(path);
+  try {
+    const schemaId = schemaIdOf(db);
+    db.exec("PRAGMA foreign_keys = OFF; PRAGMA cache_size = -1048576");
+    db.exec("BEGIN IMMEDIATE");
+    fillTemplates(db, shape.templates ?? 256);
+    const templates = shape.templates ?? 256;
+    // Parameters go in as BigInt: node:sqlite binds a JS number as REAL.
+    db.prepare(
+      `INSERT INTO resources (kind, id, data, updated_at, schema_id)
+       WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
+       SELECT '${KIND}', 'skill-' || printf('%06d', i),
+              (SELECT data FROM temp.tpl WHERE n = i % ?2),
+              strftime('%Y-%m-%dT%H:%M:%S', ?3 + i, 'unixepoch') || '.000Z', ?4
+       FROM s`,
+    ).run(
+      BigInt(shape.resources),
+      BigInt(templates),
+      BigInt(BASE_SECONDS),
+      BigInt(schemaId),
+    );
+    const audits = shape.resources * shape.snapshotsPerResource;
+    if (audits > 0) {
+      db.prepare(
+        `INSERT INTO resource_audit
+           (kind, resource_id, data, archived_at, version_hash, tag, schema_id)
+         WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
+         SELECT '${KIND}', 'skill-' || printf('%06d', i % ?2),
+                (SELECT data FROM temp.tpl WHERE n = i % ?3),
+                strftime('%Y-%m-%dT%H:%M:%S', ?4 + i, 'unixepoch') || '.000Z',
+                printf('sha256:%08x%08x', i, (i * 2654435761) % 4294967296),
+                'v' || ((i / ?2) % 5), ?5
+         FROM s`,
+      ).run(
+        BigInt(audits),
+        BigInt(shape.resources),
+        BigInt(templates),
+        BigInt(BASE_SECONDS),
+        BigInt(schemaId),
+      );
+    }
+    db.exec("DROP TABLE temp.tpl; COMMIT");
+  } catch (error) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw error;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Creates a migrated protostore database at `path` with `count` resources spread over
+ * `kinds` kinds (`kind-0` …), no audit rows: the shape `inspect` summarises.
+ *
+ * @example
+ * ```ts
+ * import { buildKindsDb } from "./_data.ts";
+ * buildKindsDb(`${await Deno.makeTempDir()}/db.sqlite`, 100, 3);
+ * ```
+ */
+export function buildKindsDb(path: string, count: number, kinds: number): void {
+  openStore(path).close();
+  const db = openConnection(path);
+  try {
+    const schemaId = schemaIdOf(db);
+    db.exec("PRAGMA cache_size = -1048576");
+    db.exec("BEGIN IMMEDIATE");
+    fillTemplates(db, 256);
+    db.prepare(
+      `INSERT INTO resources (kind, id, data, updated_at, schema_id)
+       WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
+       SELECT 'kind-' || (i % ?2), printf('r-%08d', i), (SELECT data FROM temp.tpl WHERE n = i % 256),
+              strftime('%Y-%m-%dT%H:%M:%S', ?3 + i, 'unixepoch') || '.000Z', ?4
+       FROM s`,
+    ).run(BigInt(count), BigInt(kinds), BigInt(BASE_SECONDS), BigInt(schemaId));
+    db.exec("DROP TABLE temp.tpl; COMMIT");
+  } catch (error) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw error;
+  } finally {
+    db.close();
+  }
+}
+
+function schemaIdOf(db: DatabaseSync): number {
+  db.exec("BEGIN IMMEDIATE");
+  const id = new SchemaIds(db).idOf(SkillSchema);
+  db.exec("COMMIT");
+  return id;
+}
+
+function fillTemplates(db: DatabaseSync, count: number): void {
+  db.exec("CREATE TEMP TABLE tpl (n INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+  const insert = db.prepare("INSERT INTO temp.tpl (n, data) VALUES (?, ?)");
+  const bytes = encodeAll(makeSkills(count, 7));
+  for (let n = 0; n < count; n++) insert.run(n, bytes[n]);
+}
+
+/** The Go store's v1/v2 DDL, verbatim (issue 2). */
+export const GO_DDL = {
+  schemaVersion:
+    `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL DEFAULT (datetime('now')))`,
+  v1:
+    `CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (datetime('now')), PRIMARY KEY (kind, id)) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS idx_resources_kind_id ON resources(kind, id);`,
+  v2:
+    `CREATE TABLE IF NOT EXISTS resource_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+    resource_id TEXT NOT NULL, data BLOB NOT NULL, archived_at TEXT NOT NULL DEFAULT (datetime('now')),
+    version_hash TEXT, tag TEXT);
+    CREATE INDEX IF NOT EXISTS idx_audit_resource ON resource_audit(kind, resource_id);
+    CREATE INDEX IF NOT EXISTS idx_audit_hash ON resource_audit(kind, resource_id, version_hash);
+    CREATE INDEX IF NOT EXISTS idx_audit_tag ON resource_audit(kind, resource_id, tag, archived_at DESC);`,
+} as const;
+
+/** What {@linkcode buildGoDb} writes. */
+export interface GoDbShape {
+  /** 1: `schema_version` row 1 only, legacy snapshots stored as resources with ids
+   * `<kind>_audit/<resourceId>/<unixNanos>` (0002 moves them); 2: rows 1 and 2 with a
+   * `resource_audit` table. */
+  version: 1 | 2;
+  /** Live resources. */
+  resources: number;
+  /** v1: legacy audit resources; v2: `resource_audit` rows (a tenth of them orphans). */
+  audits: number;
+}
+
+/**
+ * Writes a database as the Go store left it: its DDL, `datetime('now')`-style
+ * second-precision text times, empty strings for absent hash/tag, no type records.
+ *
+ * @example
+ * ```ts
+ * import { buildGoDb } from "./_data.ts";
+ * const path = `${await Deno.makeTempDir()}/go.sqlite`;
+ * buildGoDb(path, { version: 1, resources: 10, audits: 20 });
+ * ```
+ */
+export function buildGoDb(path: string, shape: GoDbShape): void {
+  const db = openConnection(path);
+  try {
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA cache_size = -1048576");
+    db.exec("BEGIN IMMEDIATE");
+    db.exec(GO_DDL.schemaVersion);
+    db.exec(GO_DDL.v1);
+    db.exec(
+      "INSERT INTO schema_version (version, applied_at) VALUES (1, '2025-06-01 09:00:00')",
+    );
+    if (shape.version === 2) {
+      db.exec(GO_DDL.v2);
+      db.exec(
+        "INSERT INTO schema_version (version, applied_at) VALUES (2, '2025-09-01 09:00:00')",
+      );
+    }
+    fillTemplates(db, 256);
+    db.prepare(
+      `INSERT INTO resources (kind, id, data, updated_at)
+       WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
+       SELECT 'skill', 'skill-' || printf('%06d', i), (SELECT data FROM temp.tpl WHERE n = i % 256),
+              datetime(?2 + i, 'unixepoch')
+       FROM s`,
+    ).run(BigInt(shape.resources), BigInt(BASE_SECONDS));
+    if (shape.version === 1) {
+      // Legacy snapshots: resources of the same kind whose id carries the nanosecond time.
+      db.prepare(
+        `INSERT INTO resources (kind, id, data, updated_at)
+         WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
+         SELECT 'skill', 'skill_audit/skill-' || printf('%06d', i % ?2) || '/' ||
+                  ((?3 + i) * 1000000000 + (i * 7919) % 1000000000),
+                (SELECT data FROM temp.tpl WHERE n = i % 256), datetime(?3 + i, 'unixepoch')
+         FROM s`,
+      ).run(
+        BigInt(shape.audits),
+        BigInt(shape.resources),
+        BigInt(BASE_SECONDS),
+      );
+    } else {
+      // Every tenth row belongs to a resource that no longer exists (an orphan).
+      db.prepare(
+        `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash, tag)
+         WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
+         SELECT 'skill',
+                CASE WHEN i % 10 = 9 THEN printf('gone-%06d', i) ELSE printf('skill-%06d', i % ?2) END,
+                (SELECT data FROM temp.tpl WHERE n = i % 256), datetime(?3 + i, 'unixepoch'),
+                CASE WHEN i % 3 = 0 THEN '' ELSE printf('sha256:%08x', i) END,
+                CASE WHEN i % 4 = 0 THEN 'v' || (i % 7) ELSE '' END
+         FROM s`,
+      ).run(
+        BigInt(shape.audits),
+        BigInt(shape.resources),
+        BigInt(BASE_SECONDS),
+      );
+    }
+    db.exec("DROP TABLE temp.tpl; COMMIT");
+  } catch (error) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw error;
+  } finally {
+    db.close();
+  }
+}
+
+/** The SQL the Store runs, used as is for the raw baseline (same text, same plans). */
+export const STORE_SQL = SQL;
+
+/** Raw prepared statements of {@linkcode STORE_SQL} on one connection. */
+export type RawStatements = { [K in keyof typeof STORE_SQL]: StatementSync };
+
+/**
+ * Prepares {@linkcode STORE_SQL} on `db`, lists in arrays mode like the Store.
+ *
+ * @example
+ * ```ts
+ * import { rawStatements } from "./_data.ts";
+ * import { openStore, Store } from "../src/store.ts";
+ * using store = openStore(`${await Deno.makeTempDir()}/db.sqlite`);
+ * const raw = rawStatements(Store.connectionOf(store));
+ * console.assert(raw.get.get("skill", "x") === undefined);
+ * ```
+ */
+export function rawStatements(db: DatabaseSync): RawStatements {
+  const out = {} as Record<string, StatementSync>;
+  for (const [name, sql] of Object.entries(STORE_SQL)) {
+    out[name] = db.prepare(sql);
+  }
+  returnArrays(out.list);
+  returnArrays(out.history);
+  return out as RawStatements;
+}
+
+let lastMs = -1;
+let lastIso = "";
+/**
+ * The current time as ISO-8601 text, cached per millisecond as the Store does. Raw
+ * writes need a fresh time too: a row rewritten with identical bytes leaves its page
+ * clean, and SQLite then writes nothing at all.
+ *
+ * @example
+ * ```ts
+ * import { isoNow } from "./_data.ts";
+ * console.assert(isoNow().endsWith("Z"));
+ * ```
+ */
+export function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
+/**
+ * A temp directory removed by `using` at scope end.
+ *
+ * @example
+ * ```ts
+ * import { tempDir } from "./_data.ts";
+ * using dir = tempDir();
+ * console.assert(dir.path.length > 0);
+ * ```
+ */
+export function tempDir(): { path: string } & Disposable {
+  const path = Deno.makeTempDirSync({ prefix: "protostore-bench-" });
+  return {
+    path,
+    [Symbol.dispose]() {
+      Deno.removeSync(path, { recursive: true });
+    },
+  };
+}
+
+/**
+ * Copies a database file (after a checkpoint, the main file is the whole database).
+ *
+ * @example
+ * ```ts
+ * import { buildStoreDb, copyDb } from "./_data.ts";
+ * const dir = await Deno.makeTempDir();
+ * buildStoreDb(`${dir}/a.sqlite`, { resources: 1, snapshotsPerResource: 0 });
+ * copyDb(`${dir}/a.sqlite`, `${dir}/b.sqlite`);
+ * ```
+ */
+export function copyDb(from: string, to: string): void {
+  const db = openConnection(from);
+  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  db.close();
+  Deno.copyFileSync(from, to);
+  for (const suffix of ["-wal", "-shm"]) {
+    try {
+      Deno.removeSync(to + suffix);
+    } catch {
+      // absent: nothing to remove
+    }
+  }
+}
