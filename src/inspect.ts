@@ -100,6 +100,10 @@ export function inspectDatabase(
   options: { check?: boolean } = {},
 ): DatabaseOverview {
   const db = openConnection(path, { readOnly: true });
+  // The overview scans every row once: SQLite's default small cache and plain reads
+  // scan ~25% faster than the Store's 64 MiB cache and memory map, which pay off for
+  // repeated point lookups, not for one pass (measured on 1,000,000 resources).
+  db.exec("PRAGMA mmap_size = 0; PRAGMA cache_size = -2000;");
   try {
     const plan = planMigrations(db);
     const pragma = (name: string) =>
