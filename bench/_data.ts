@@ -1,9 +1,10 @@
 /**
  * Deterministic benchmark data shared by `bench/*.bench.ts` and `bench/compare.ts`:
- * a seeded PRNG, Go-daemon-shaped `Skill` messages, fast bulk database builders (one
- * transaction of `INSERT ... SELECT` over a recursive CTE, so a million audit rows take
- * seconds), Go-store v1/v2 files, and the raw `node:sqlite` statements that mirror the
- * Store's SQL for side-by-side timing.
+ * Go-daemon-shaped `Skill` messages, fast bulk database builders (one transaction of
+ * `INSERT ... SELECT` over a recursive CTE, so a million audit rows take seconds),
+ * Go-store v1/v2 files (built by `tests/helpers/go_store.ts`), and the raw
+ * `node:sqlite` statements that mirror the Store's SQL for side-by-side timing. The
+ * seeded PRNG is `tests/helpers/prng.ts`.
  *
  * @module
  */
@@ -18,32 +19,14 @@ import {
   SkillSchema,
   Visibility,
 } from "../tests/fixtures/gen/example/v1/example_pb.ts";
+import { fillGoDbBulk, type GoBulkShape } from "../tests/helpers/go_store.ts";
+import { prng } from "../tests/helpers/prng.ts";
 
 export { SkillSchema };
 export type { Skill };
 
 /** The kind every generated resource has. */
 export const KIND = "skill";
-
-/**
- * mulberry32: a small, fast, seeded PRNG returning floats in [0, 1).
- *
- * @example
- * ```ts
- * import { prng } from "./_data.ts";
- * console.assert(prng(1)() === prng(1)());
- * ```
- */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = [
   "lint",
@@ -71,7 +54,8 @@ export function resourceId(n: number): string {
  *
  * @example
  * ```ts
- * import { makeSkill, prng } from "./_data.ts";
+ * import { makeSkill } from "./_data.ts";
+ * import { prng } from "../tests/helpers/prng.ts";
  * console.assert(makeSkill(prng(1), 0).name === "skill-000000");
  * ```
  */
@@ -177,14 +161,8 @@ export const BASE_SECONDS = 1_769_335_200;
  * ```
  */
 export function buildStoreDb(path: string, shape: DbShape): void {
-  openStore(path).close();
-  const db = openConnection(path);
-  try {
-    const schemaId = schemaIdOf(db);
-    db.exec("PRAGMA foreign_keys = OFF; PRAGMA cache_size = -1048576");
-    db.exec("BEGIN IMMEDIATE");
-    fillTemplates(db, shape.templates ?? 256);
-    const templates = shape.templates ?? 256;
+  const templates = shape.templates ?? 256;
+  fillStoreDb(path, { templates, foreignKeysOff: true }, (db, schemaId) => {
     // Parameters go in as BigInt: node:sqlite binds a JS number as REAL.
     db.prepare(
       `INSERT INTO resources (kind, id, data, updated_at, schema_id)
@@ -219,13 +197,7 @@ export function buildStoreDb(path: string, shape: DbShape): void {
         BigInt(schemaId),
       );
     }
-    db.exec("DROP TABLE temp.tpl; COMMIT");
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK");
-    throw error;
-  } finally {
-    db.close();
-  }
+  });
 }
 
 /**
@@ -239,20 +211,45 @@ export function buildStoreDb(path: string, shape: DbShape): void {
  * ```
  */
 export function buildKindsDb(path: string, count: number, kinds: number): void {
+  fillStoreDb(
+    path,
+    { templates: 256, foreignKeysOff: false },
+    (db, schemaId) => {
+      db.prepare(
+        `INSERT INTO resources (kind, id, data, updated_at, schema_id)
+         WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
+         SELECT 'kind-' || (i % ?2), printf('r-%08d', i), (SELECT data FROM temp.tpl WHERE n = i % 256),
+                strftime('%Y-%m-%dT%H:%M:%S', ?3 + i, 'unixepoch') || '.000Z', ?4
+         FROM s`,
+      ).run(
+        BigInt(count),
+        BigInt(kinds),
+        BigInt(BASE_SECONDS),
+        BigInt(schemaId),
+      );
+    },
+  );
+}
+
+/**
+ * Creates a migrated store at `path`, then runs `fill(db, schemaId)` (the id of
+ * `SkillSchema`) in one transaction with a large cache and `templates` encoded Skills
+ * in `temp.tpl`; rolls back when `fill` throws.
+ */
+function fillStoreDb(
+  path: string,
+  options: { templates: number; foreignKeysOff: boolean },
+  fill: (db: DatabaseSync, schemaId: number) => void,
+): void {
   openStore(path).close();
   const db = openConnection(path);
   try {
     const schemaId = schemaIdOf(db);
+    if (options.foreignKeysOff) db.exec("PRAGMA foreign_keys = OFF");
     db.exec("PRAGMA cache_size = -1048576");
     db.exec("BEGIN IMMEDIATE");
-    fillTemplates(db, 256);
-    db.prepare(
-      `INSERT INTO resources (kind, id, data, updated_at, schema_id)
-       WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
-       SELECT 'kind-' || (i % ?2), printf('r-%08d', i), (SELECT data FROM temp.tpl WHERE n = i % 256),
-              strftime('%Y-%m-%dT%H:%M:%S', ?3 + i, 'unixepoch') || '.000Z', ?4
-       FROM s`,
-    ).run(BigInt(count), BigInt(kinds), BigInt(BASE_SECONDS), BigInt(schemaId));
+    fillTemplates(db, options.templates);
+    fill(db, schemaId);
     db.exec("DROP TABLE temp.tpl; COMMIT");
   } catch (error) {
     if (db.isTransaction) db.exec("ROLLBACK");
@@ -276,39 +273,14 @@ function fillTemplates(db: DatabaseSync, count: number): void {
   for (let n = 0; n < count; n++) insert.run(n, bytes[n]);
 }
 
-/** The Go store's v1/v2 DDL, verbatim (issue 2). */
-export const GO_DDL = {
-  schemaVersion:
-    `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,
-    applied_at TEXT NOT NULL DEFAULT (datetime('now')))`,
-  v1:
-    `CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,
-    updated_at TEXT NOT NULL DEFAULT (datetime('now')), PRIMARY KEY (kind, id)) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS idx_resources_kind_id ON resources(kind, id);`,
-  v2:
-    `CREATE TABLE IF NOT EXISTS resource_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
-    resource_id TEXT NOT NULL, data BLOB NOT NULL, archived_at TEXT NOT NULL DEFAULT (datetime('now')),
-    version_hash TEXT, tag TEXT);
-    CREATE INDEX IF NOT EXISTS idx_audit_resource ON resource_audit(kind, resource_id);
-    CREATE INDEX IF NOT EXISTS idx_audit_hash ON resource_audit(kind, resource_id, version_hash);
-    CREATE INDEX IF NOT EXISTS idx_audit_tag ON resource_audit(kind, resource_id, tag, archived_at DESC);`,
-} as const;
-
-/** What {@linkcode buildGoDb} writes. */
-export interface GoDbShape {
-  /** 1: `schema_version` row 1 only, legacy snapshots stored as resources with ids
-   * `<kind>_audit/<resourceId>/<unixNanos>` (0002 moves them); 2: rows 1 and 2 with a
-   * `resource_audit` table. */
-  version: 1 | 2;
-  /** Live resources. */
-  resources: number;
-  /** v1: legacy audit resources; v2: `resource_audit` rows (a tenth of them orphans). */
-  audits: number;
-}
+/** What {@linkcode buildGoDb} writes: see {@linkcode GoBulkShape}. */
+export type GoDbShape = Pick<GoBulkShape, "version" | "resources" | "audits">;
 
 /**
- * Writes a database as the Go store left it: its DDL, `datetime('now')`-style
- * second-precision text times, empty strings for absent hash/tag, no type records.
+ * Writes a database as the Go store left it (its DDL, `datetime('now')`-style
+ * second-precision text times, empty strings for absent hash/tag, no type records),
+ * with rows of {@linkcode KIND} carrying valid `Skill` bytes, timed from
+ * {@linkcode BASE_SECONDS}. The file is left in WAL mode (Go's were not).
  *
  * @example
  * ```ts
@@ -321,61 +293,12 @@ export function buildGoDb(path: string, shape: GoDbShape): void {
   const db = openConnection(path);
   try {
     db.exec("PRAGMA journal_mode = WAL; PRAGMA cache_size = -1048576");
-    db.exec("BEGIN IMMEDIATE");
-    db.exec(GO_DDL.schemaVersion);
-    db.exec(GO_DDL.v1);
-    db.exec(
-      "INSERT INTO schema_version (version, applied_at) VALUES (1, '2025-06-01 09:00:00')",
-    );
-    if (shape.version === 2) {
-      db.exec(GO_DDL.v2);
-      db.exec(
-        "INSERT INTO schema_version (version, applied_at) VALUES (2, '2025-09-01 09:00:00')",
-      );
-    }
-    fillTemplates(db, 256);
-    db.prepare(
-      `INSERT INTO resources (kind, id, data, updated_at)
-       WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
-       SELECT 'skill', 'skill-' || printf('%06d', i), (SELECT data FROM temp.tpl WHERE n = i % 256),
-              datetime(?2 + i, 'unixepoch')
-       FROM s`,
-    ).run(BigInt(shape.resources), BigInt(BASE_SECONDS));
-    if (shape.version === 1) {
-      // Legacy snapshots: resources of the same kind whose id carries the nanosecond time.
-      db.prepare(
-        `INSERT INTO resources (kind, id, data, updated_at)
-         WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
-         SELECT 'skill', 'skill_audit/skill-' || printf('%06d', i % ?2) || '/' ||
-                  ((?3 + i) * 1000000000 + (i * 7919) % 1000000000),
-                (SELECT data FROM temp.tpl WHERE n = i % 256), datetime(?3 + i, 'unixepoch')
-         FROM s`,
-      ).run(
-        BigInt(shape.audits),
-        BigInt(shape.resources),
-        BigInt(BASE_SECONDS),
-      );
-    } else {
-      // Every tenth row belongs to a resource that no longer exists (an orphan).
-      db.prepare(
-        `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash, tag)
-         WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
-         SELECT 'skill',
-                CASE WHEN i % 10 = 9 THEN printf('gone-%06d', i) ELSE printf('skill-%06d', i % ?2) END,
-                (SELECT data FROM temp.tpl WHERE n = i % 256), datetime(?3 + i, 'unixepoch'),
-                CASE WHEN i % 3 = 0 THEN '' ELSE printf('sha256:%08x', i) END,
-                CASE WHEN i % 4 = 0 THEN 'v' || (i % 7) ELSE '' END
-         FROM s`,
-      ).run(
-        BigInt(shape.audits),
-        BigInt(shape.resources),
-        BigInt(BASE_SECONDS),
-      );
-    }
-    db.exec("DROP TABLE temp.tpl; COMMIT");
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK");
-    throw error;
+    fillGoDbBulk(db, {
+      ...shape,
+      data: encodeAll(makeSkills(256, 7)),
+      baseSeconds: BASE_SECONDS,
+      appliedAt: ["2025-06-01 09:00:00", "2025-09-01 09:00:00"],
+    });
   } finally {
     db.close();
   }

@@ -11,11 +11,11 @@ import { openStore } from "../src/store.ts";
 import {
   buildStoreDb,
   KIND,
-  prng,
   resourceId,
   SkillSchema,
   tempDir,
 } from "./_data.ts";
+import { prng } from "../tests/helpers/prng.ts";
 
 const N = 10_000;
 const dir = tempDir();

@@ -39,13 +39,13 @@ import {
   isoNow,
   KIND,
   makeSkills,
-  prng,
   rawStatements,
   resourceId,
   type Skill,
   SkillSchema,
   tempDir,
 } from "./_data.ts";
+import { prng } from "../tests/helpers/prng.ts";
 
 const args = parseArgs({
   args: Deno.args,

@@ -21,12 +21,12 @@ import {
   isoNow,
   KIND,
   makeSkills,
-  prng,
   rawStatements,
   resourceId,
   SkillSchema,
   tempDir,
 } from "./_data.ts";
+import { prng } from "../tests/helpers/prng.ts";
 
 const N = 10_000;
 const SNAPSHOTS = 10;

@@ -16,8 +16,8 @@ import {
   encodeKV,
   encodeKVList,
   frame,
-  prng,
 } from "./helpers/badger_writer.ts";
+import { mulberry32 } from "./helpers/prng.ts";
 
 const FIXTURES = new URL("./fixtures/badger/", import.meta.url);
 const fixture = (name: string) => new URL(name, FIXTURES).pathname;
@@ -545,7 +545,7 @@ function randomDump(rand: () => number): Uint8Array {
 }
 
 Deno.test("fuzz: 12,000 random and mutated dumps only ever throw StoreError", async () => {
-  const rand = prng(20260125);
+  const rand = mulberry32(20260125);
   const seeds = [await Deno.readFile(fixture("backup.bak"))];
   let errors = 0;
   let records = 0;
@@ -585,7 +585,7 @@ Deno.test("fuzz: 12,000 random and mutated dumps only ever throw StoreError", as
 });
 
 Deno.test("fuzz: classifyKey accepts any bytes", () => {
-  const rand = prng(7);
+  const rand = mulberry32(7);
   for (let i = 0; i < 20_000; i++) {
     const key = new Uint8Array(rand() % 80).map(() =>
       rand() % 3 === 0

@@ -15,8 +15,8 @@ import {
   DESCRIPTORS,
   insertOrphans,
   runCli,
-  writeGoDb,
 } from "./helpers/cli.ts";
+import { writeGoDb } from "./helpers/go_store.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

@@ -13,8 +13,9 @@ import {
   cliJson,
   DESCRIPTORS,
   runCli,
-  writeGoDb,
 } from "./helpers/cli.ts";
+import { writeGoDb } from "./helpers/go_store.ts";
+import { exists } from "./helpers/fs.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
 const FILES = [
@@ -46,15 +47,6 @@ interface StatusJson {
 
 function skillBytes(name: string): Uint8Array {
   return toBinary(SkillSchema, create(SkillSchema, { name }));
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A migrated database whose schema_version was then changed by `sql`. */

@@ -19,7 +19,8 @@ import {
   registryFromDescriptorSet,
 } from "../src/decode.ts";
 import { StoreError } from "../src/errors.ts";
-import { cases, Rng } from "./helpers/reliability_common.ts";
+import { cases } from "./helpers/reliability_common.ts";
+import { Rng } from "./helpers/prng.ts";
 import {
   LimitsSchema,
   SkillSchema,

@@ -10,9 +10,9 @@ import {
   encodeKVList,
   frame,
   type KVInit,
-  prng,
   writeGeneratedDump,
 } from "./helpers/badger_writer.ts";
+import { mulberry32 } from "./helpers/prng.ts";
 
 const FIXTURES = new URL("./fixtures/badger/", import.meta.url);
 const fixture = (name: string) => new URL(name, FIXTURES).pathname;
@@ -727,7 +727,7 @@ Deno.test("a generated dump imports with the counts it was generated with", asyn
 });
 
 Deno.test("fuzz: mutated dumps import fully or throw StoreError with the database unchanged", async () => {
-  const rand = prng(99);
+  const rand = mulberry32(99);
   const base: KVInit[][] = [
     [
       { key: "k/a", value: "aaaa", version: 3 },
@@ -819,7 +819,7 @@ Deno.test("identical snapshots under two keys in one millisecond are both kept, 
 });
 
 Deno.test("randomised dumps: counts match a model of newest-version-wins", async () => {
-  const rand = prng(4242);
+  const rand = mulberry32(4242);
   const keys = [
     "k1/a",
     "k1/b",

@@ -22,6 +22,8 @@ import {
   MIGRATIONS,
 } from "../src/migrations.ts";
 import { SkillSchema } from "./fixtures/gen/example/v1/example_pb.ts";
+import { assertThrows } from "./helpers/assert.ts";
+import { goRowWriter, openGoDb } from "./helpers/go_store.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
 const MIGRATIONS_DIR = new URL("../migrations/", import.meta.url);
@@ -30,40 +32,17 @@ const CHILD =
   new URL("./helpers/concurrent_child.ts", import.meta.url).pathname;
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-// The Go store's DDL, verbatim from the issue.
-const GO_SCHEMA_VERSION_DDL =
-  `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,
-  applied_at TEXT NOT NULL DEFAULT (datetime('now')))`;
-const GO_V1_DDL =
-  `CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,
-  updated_at TEXT NOT NULL DEFAULT (datetime('now')), PRIMARY KEY (kind, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_resources_kind_id ON resources(kind, id);`;
-const GO_V2_DDL =
-  `CREATE TABLE IF NOT EXISTS resource_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
-  resource_id TEXT NOT NULL, data BLOB NOT NULL, archived_at TEXT NOT NULL DEFAULT (datetime('now')),
-  version_hash TEXT, tag TEXT);
-CREATE INDEX IF NOT EXISTS idx_audit_resource ON resource_audit(kind, resource_id);
-CREATE INDEX IF NOT EXISTS idx_audit_hash ON resource_audit(kind, resource_id, version_hash);
-CREATE INDEX IF NOT EXISTS idx_audit_tag ON resource_audit(kind, resource_id, tag, archived_at DESC);`;
-
 /** Protobuf bytes of a Skill named `name`, as the Go store would have stored them. */
 function skillBytes(name: string): Uint8Array {
   return toBinary(SkillSchema, create(SkillSchema, { name }));
 }
 
-/** A database as the Go store left it at schema version 1 or 2 (no rows of data yet). */
+/**
+ * A database as the Go store left it at schema version 1 or 2 (no rows of data yet):
+ * version 1 applied at a known time, version 2 at `datetime('now')`.
+ */
 function goDatabase(path: string, version: 1 | 2): DatabaseSync {
-  const db = new DatabaseSync(path);
-  db.exec(GO_SCHEMA_VERSION_DDL);
-  db.exec(GO_V1_DDL);
-  db.exec(
-    "INSERT INTO schema_version (version, applied_at) VALUES (1, '2025-06-01 12:00:00')",
-  );
-  if (version === 2) {
-    db.exec(GO_V2_DDL);
-    db.exec("INSERT INTO schema_version (version) VALUES (2)");
-  }
-  return db;
+  return openGoDb(path, { version, appliedAt: ["2025-06-01 12:00:00", null] });
 }
 
 /** Go's write: `INSERT OR REPLACE` with a `datetime('now')`-style text timestamp. */
@@ -74,9 +53,7 @@ function goSave(
   name: string,
   updatedAt = "2026-01-25 10:00:00",
 ): void {
-  db.prepare(
-    "INSERT OR REPLACE INTO resources (kind, id, data, updated_at) VALUES (?, ?, ?, ?)",
-  ).run(kind, id, skillBytes(name), updatedAt);
+  goRowWriter(db).resource({ kind, id, data: skillBytes(name), updatedAt });
 }
 
 function rows<T>(path: string, sql: string, ...params: string[]): T[] {
@@ -91,22 +68,6 @@ function rows<T>(path: string, sql: string, ...params: string[]): T[] {
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** Asserts `fn` throws an instance of `type` whose message matches every pattern. */
-function assertThrows(
-  fn: () => unknown,
-  type: new (...args: never[]) => Error,
-  ...patterns: RegExp[]
-): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(
-      error instanceof type,
-      `expected ${type.name}, got ${String(error)}`,
-    );
-    for (const pattern of patterns) assert.match(error.message, pattern);
-    return true;
-  });
 }
 
 /** The names in `dir`, sorted, to check that nothing (e.g. `-wal`, `-journal`) was left. */

@@ -17,9 +17,9 @@ import {
   copyDatabase,
   dumpDatabase,
   since,
-  withTempDir,
-  writeGoV2Database,
 } from "./helpers/reliability_common.ts";
+import { writeSeededGoDb } from "./helpers/go_store.ts";
+import { withTempDir } from "./helpers/temp_dir.ts";
 import {
   expectedAfterWriters,
   hexText,
@@ -140,22 +140,31 @@ Deno.test("4 processes × 2,000 mixed saves, audits and deletes on one file all 
   }
 });
 
+/**
+ * Writes a Go v2 file of 2,000 resources from `seed` at `go`, and returns the dump
+ * (timestamps and audit ids included) of a copy migrated on its own, for comparison.
+ */
+function goFileAndMigratedDump(
+  dir: string,
+  go: string,
+  seed: number,
+): string[] {
+  writeSeededGoDb(go, seed, {
+    resources: 2_000,
+    auditsPerResource: 2,
+    payload: 200,
+  });
+  const reference = `${dir}/reference.sqlite`;
+  copyDatabase(go, reference);
+  openStore(reference).close();
+  return dumpDatabase(reference, { timestamps: true, auditIds: true });
+}
+
 Deno.test("two migrate processes at once apply each file exactly once and both succeed", async () => {
   const rounds = cases(20, 200);
   await withTempDir(async (dir) => {
     const go = `${dir}/go.sqlite`;
-    writeGoV2Database(go, 5, {
-      resources: 2_000,
-      auditsPerResource: 2,
-      payload: 200,
-    });
-    const reference = `${dir}/reference.sqlite`;
-    copyDatabase(go, reference);
-    openStore(reference).close();
-    const migrated = dumpDatabase(reference, {
-      timestamps: true,
-      auditIds: true,
-    });
+    const migrated = goFileAndMigratedDump(dir, go, 5);
     const outcomes: Record<string, number> = {};
     for (let round = 0; round < rounds; round++) {
       const fromGo = round % 2 === 1;
@@ -205,18 +214,7 @@ Deno.test("migrate racing an application that opens the store: both succeed and 
   const rounds = cases(12, 100);
   await withTempDir(async (dir) => {
     const go = `${dir}/go.sqlite`;
-    writeGoV2Database(go, 6, {
-      resources: 2_000,
-      auditsPerResource: 2,
-      payload: 200,
-    });
-    const reference = `${dir}/reference.sqlite`;
-    copyDatabase(go, reference);
-    openStore(reference).close();
-    const migrated = dumpDatabase(reference, {
-      timestamps: true,
-      auditIds: true,
-    });
+    const migrated = goFileAndMigratedDump(dir, go, 6);
     const appKind = hexText("app");
     const outcomes: Record<string, number> = {};
     for (let round = 0; round < rounds; round++) {

@@ -20,12 +20,12 @@ import {
   digestLines,
   dumpDatabase,
   LONG,
-  Rng,
   since,
   sleep,
-  withTempDir,
-  writeGoV2Database,
 } from "./helpers/reliability_common.ts";
+import { writeSeededGoDb } from "./helpers/go_store.ts";
+import { Rng } from "./helpers/prng.ts";
+import { withTempDir } from "./helpers/temp_dir.ts";
 import {
   batchOps,
   CRASH_SAVES,
@@ -214,7 +214,7 @@ Deno.test("SIGKILL during migrate of a large Go v2 database leaves version 2 or 
   await withTempDir(async (dir) => {
     const seed = 77;
     const pristine = `${dir}/go-v2.sqlite`;
-    writeGoV2Database(pristine, seed, {
+    writeSeededGoDb(pristine, seed, {
       resources: 6_000,
       auditsPerResource: 3,
       payload: 250,

@@ -21,10 +21,10 @@ import {
   dumpConnection,
   dumpDatabase,
   fileDigest,
-  Rng,
-  withTempDir,
-  writeGoV2Database,
 } from "./helpers/reliability_common.ts";
+import { writeSeededGoDb } from "./helpers/go_store.ts";
+import { Rng } from "./helpers/prng.ts";
+import { withTempDir } from "./helpers/temp_dir.ts";
 import { Model, type Op } from "./helpers/reliability_workload.ts";
 
 function skill(rng: Rng, name: string, maxPayload: number) {
@@ -135,7 +135,7 @@ Deno.test("a full disk fails the write with a clear StoreError, keeps the databa
 Deno.test("a full disk during migrate rolls the migration back with a MigrationError; after space is freed it completes", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/go.sqlite`;
-    writeGoV2Database(path, 3, {
+    writeSeededGoDb(path, 3, {
       resources: 1_500,
       auditsPerResource: 2,
       payload: 300,
@@ -334,6 +334,28 @@ function seedDatabase(path: string, journal: "wal" | "delete"): void {
   }
 }
 
+/**
+ * `<dir>/ro/db.sqlite` (the directory created, still writable) with `-wal` and `-shm`:
+ * a copy of a seeded WAL database taken while a connection held the un-checkpointed
+ * frames of a save of agent/a3, as a crash would leave it.
+ */
+function copyWithPendingWal(dir: string): string {
+  Deno.mkdirSync(`${dir}/ro`);
+  const source = `${dir}/live.sqlite`;
+  seedDatabase(source, "wal");
+  const store = openStore(source);
+  store.saveResource(
+    SkillSchema,
+    "agent",
+    "a3",
+    create(SkillSchema, { name: "a3" }),
+  );
+  const path = `${dir}/ro/db.sqlite`;
+  copyDatabase(source, path);
+  store.close();
+  return path;
+}
+
 interface Layout {
   name: string;
   make: (dir: string) => string;
@@ -374,20 +396,7 @@ const LAYOUTS: Layout[] = [
   {
     name: "read-only directory and file with -wal/-shm left by a crash",
     make: (dir) => {
-      Deno.mkdirSync(`${dir}/ro`);
-      const source = `${dir}/live.sqlite`;
-      seedDatabase(source, "wal");
-      // Copy while a connection holds un-checkpointed WAL frames.
-      const store = openStore(source);
-      store.saveResource(
-        SkillSchema,
-        "agent",
-        "a3",
-        create(SkillSchema, { name: "a3" }),
-      );
-      const path = `${dir}/ro/db.sqlite`;
-      copyDatabase(source, path);
-      store.close();
+      const path = copyWithPendingWal(dir);
       for (const f of ["", "-wal", "-shm"]) Deno.chmodSync(path + f, 0o444);
       Deno.chmodSync(`${dir}/ro`, 0o555);
       return path;
@@ -472,19 +481,7 @@ Deno.test({
   ignore: WRAPPER === null,
   fn: async () => {
     await withTempDir(async (dir) => {
-      Deno.mkdirSync(`${dir}/ro`);
-      const source = `${dir}/live.sqlite`;
-      seedDatabase(source, "wal");
-      const store = openStore(source);
-      store.saveResource(
-        SkillSchema,
-        "agent",
-        "a3",
-        create(SkillSchema, { name: "a3" }),
-      );
-      const path = `${dir}/ro/db.sqlite`;
-      copyDatabase(source, path);
-      store.close();
+      const path = copyWithPendingWal(dir);
       Deno.removeSync(`${path}-shm`);
       const digest = fileDigest(path);
       Deno.chmodSync(`${dir}/ro`, 0o555);

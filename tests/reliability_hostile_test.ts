@@ -22,14 +22,10 @@ import {
   AgentSchema,
   SkillSchema,
 } from "./fixtures/gen/example/v1/example_pb.ts";
-import {
-  cases,
-  fileDigest,
-  GO_V2_DDL,
-  LONG,
-  Rng,
-  withTempDir,
-} from "./helpers/reliability_common.ts";
+import { cases, fileDigest, LONG } from "./helpers/reliability_common.ts";
+import { goSchemaSql } from "./helpers/go_store.ts";
+import { Rng } from "./helpers/prng.ts";
+import { withTempDir } from "./helpers/temp_dir.ts";
 import { hex, hexText } from "./helpers/reliability_workload.ts";
 
 // --- Fuzzing message decoding through the Store -------------------------------------
@@ -458,11 +454,26 @@ function craft(sql: string, base: "none" | "go" | "v3" = "go") {
       v3(new DatabaseSync(path), path);
     }
     const db = new DatabaseSync(path);
-    if (base === "go") db.exec(GO_V2_DDL);
+    if (base === "go") db.exec(goSchemaSql(2));
     db.exec(
       `INSERT INTO resources (kind, id, data) VALUES ('k', 'i', x'0a0178')`,
     );
     db.exec(sql);
+    db.close();
+  };
+}
+
+/** A Go v2 file whose `schema_version.version` is a `type` column, also holding `value`. */
+function goWithVersionColumn(type: "TEXT" | "REAL", value: string) {
+  return (path: string) => {
+    const db = new DatabaseSync(path);
+    db.exec(
+      goSchemaSql(2).replace(
+        "schema_version (version INTEGER PRIMARY KEY",
+        `schema_version (version ${type} PRIMARY KEY`,
+      ),
+    );
+    db.exec(`INSERT INTO schema_version (version) VALUES (${value})`);
     db.close();
   };
 }
@@ -510,32 +521,12 @@ const CRAFTS: Craft[] = [
   },
   {
     name: "schema_version claiming 'abc' (a text primary key)",
-    make: (path) => {
-      const db = new DatabaseSync(path);
-      db.exec(
-        GO_V2_DDL.replace(
-          "schema_version (version INTEGER PRIMARY KEY",
-          "schema_version (version TEXT PRIMARY KEY",
-        ),
-      );
-      db.exec("INSERT INTO schema_version (version) VALUES ('abc')");
-      db.close();
-    },
+    make: goWithVersionColumn("TEXT", "'abc'"),
     message: /not a whole number: abc/,
   },
   {
     name: "schema_version claiming 2.5",
-    make: (path) => {
-      const db = new DatabaseSync(path);
-      db.exec(
-        GO_V2_DDL.replace(
-          "schema_version (version INTEGER PRIMARY KEY",
-          "schema_version (version REAL PRIMARY KEY",
-        ),
-      );
-      db.exec("INSERT INTO schema_version (version) VALUES (2.5)");
-      db.close();
-    },
+    make: goWithVersionColumn("REAL", "2.5"),
     message: /not a whole number: 2\.5/,
   },
   {

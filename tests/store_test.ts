@@ -33,6 +33,7 @@ import {
   SkillSchema,
   Visibility,
 } from "./fixtures/gen/example/v1/example_pb.ts";
+import { assertThrows } from "./helpers/assert.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
 /** A Skill named `name`; the name doubles as a marker of which version was read. */
@@ -51,22 +52,6 @@ function withStore(
     const path = `${dir}/store.sqlite`;
     using store = openStore(path);
     await fn(store, path, dir);
-  });
-}
-
-/** Asserts `fn` throws an instance of `type` whose message matches every pattern. */
-function assertThrows(
-  fn: () => unknown,
-  type: new (...args: never[]) => Error,
-  ...patterns: RegExp[]
-): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(
-      error instanceof type,
-      `expected ${type.name}, got ${String(error)}`,
-    );
-    for (const pattern of patterns) assert.match(error.message, pattern);
-    return true;
   });
 }
 

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { StoreError } from "../src/errors.ts";
-import { cases, Rng } from "./helpers/reliability_common.ts";
+import { cases } from "./helpers/reliability_common.ts";
+import { Rng } from "./helpers/prng.ts";
 import {
   decodeWire,
   DEFAULT_WIRE_MAX_DEPTH,

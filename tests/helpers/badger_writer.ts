@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { mulberry32 } from "./prng.ts";
 
 /** One KV to encode; absent fields are not written (proto3 defaults). */
 export interface KVInit {
@@ -198,18 +199,6 @@ export function chunkedStream(
   });
 }
 
-/** mulberry32: a small, fast, seeded PRNG returning uint32s. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
 /** Options of {@linkcode writeGeneratedDump}. */
 export interface GeneratedDumpOptions {
   /** Distinct keys in the dump (resources + audit snapshots). Default 1,000,000. */
@@ -264,7 +253,7 @@ export async function writeGeneratedDump(
   options: GeneratedDumpOptions = {},
 ): Promise<GeneratedDumpStats> {
   const total = options.keys ?? 1_000_000;
-  const rand = prng(options.seed ?? 1);
+  const rand = mulberry32(options.seed ?? 1);
   const kinds = [...(options.kinds ?? ["agent", "skill", "workflow"])].sort();
   const auditFraction = options.auditFraction ?? 0.05;
   const orphanFraction = options.orphanFraction ?? 0.1;

@@ -1,8 +1,8 @@
 /**
  * Helpers for the end-to-end tests of `cli.ts`: run the CLI as a subprocess (no
- * inherited `PROTOSTORE_DB` or `NO_COLOR`), parse its one JSON document, and build
- * database files the way the Go store wrote them (its v1/v2 DDL, `datetime('now')` text
- * timestamps, no recorded message types) with raw `node:sqlite`.
+ * inherited `PROTOSTORE_DB` or `NO_COLOR`), parse its one JSON document, check its
+ * output for raw control bytes, and add orphaned snapshots to a migrated database.
+ * Database files as the Go store wrote them are built with `go_store.ts`.
  *
  * @module
  */
@@ -58,13 +58,7 @@ export async function runCli(
   args: string[],
   options: RunOptions = {},
 ): Promise<CliResult> {
-  const out = await cliCommand(args, options).output();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-    stdoutBytes: out.stdout,
-  };
+  return cliResult(await cliCommand(args, options).output());
 }
 
 /**
@@ -84,10 +78,31 @@ export function cliCommand(
   args: string[],
   options: RunOptions = {},
 ): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
+  const [program, ...rest] = cliArgv(args);
+  return command(program, rest, options);
+}
+
+/** `deno run -A --config deno.json cli.ts ...args`. */
+function cliArgv(args: string[]): string[] {
+  return [Deno.execPath(), "run", "-A", "--config", CONFIG, CLI, ...args];
+}
+
+/**
+ * `program args` with piped output, in `options.cwd` (default the project root), with
+ * the parent's environment minus PROTOSTORE_DB and NO_COLOR, plus `options.env`.
+ */
+function command(
+  program: string,
+  args: string[],
+  options: RunOptions,
+): Deno.Command {
+  const env = Deno.env.toObject();
+  delete env.PROTOSTORE_DB;
+  delete env.NO_COLOR;
+  return new Deno.Command(program, {
+    args,
     cwd: options.cwd ?? ROOT,
-    env: cliEnv(options),
+    env: Object.assign(env, { DENO_NO_UPDATE_CHECK: "1" }, options.env),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -95,12 +110,13 @@ export function cliCommand(
   });
 }
 
-/** The parent's environment without PROTOSTORE_DB and NO_COLOR, plus `options.env`. */
-function cliEnv(options: RunOptions): Record<string, string> {
-  const env = Deno.env.toObject();
-  delete env.PROTOSTORE_DB;
-  delete env.NO_COLOR;
-  return Object.assign(env, { DENO_NO_UPDATE_CHECK: "1" }, options.env);
+function cliResult(out: Deno.CommandOutput): CliResult {
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    stdoutBytes: out.stdout,
+  };
 }
 
 /**
@@ -213,31 +229,11 @@ export async function runCliInTerminal(
   options: RunOptions = {},
 ): Promise<CliResult> {
   const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
-  const command = [
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--config",
-    CONFIG,
-    CLI,
-    ...args,
-  ]
-    .map(quote).join(" ");
-  const out = await new Deno.Command("script", {
-    args: ["-q", "-e", "-c", command, "/dev/null"],
-    cwd: options.cwd ?? ROOT,
-    env: cliEnv(options),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-    stdoutBytes: out.stdout,
-  };
+  const line = cliArgv(args).map(quote).join(" ");
+  return cliResult(
+    await command("script", ["-q", "-e", "-c", line, "/dev/null"], options)
+      .output(),
+  );
 }
 
 /** A row for `resource_audit_orphans` (migrated databases): a snapshot whose resource is gone. */
@@ -286,108 +282,6 @@ export function insertOrphans(path: string, rows: OrphanRow[]): number[] {
         r.tag ?? null,
       ) as { id: number }).id
     );
-  } finally {
-    db.close();
-  }
-}
-
-/** The Go store's v1 DDL (issue 2), verbatim. */
-export const GO_V1_DDL = `
-CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,
-  updated_at TEXT NOT NULL DEFAULT (datetime('now')), PRIMARY KEY (kind, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_resources_kind_id ON resources(kind, id);`;
-
-/** The Go store's v2 DDL (issue 2), verbatim. */
-export const GO_V2_DDL = `
-CREATE TABLE IF NOT EXISTS resource_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
-  resource_id TEXT NOT NULL, data BLOB NOT NULL, archived_at TEXT NOT NULL DEFAULT (datetime('now')),
-  version_hash TEXT, tag TEXT);
-CREATE INDEX IF NOT EXISTS idx_audit_resource ON resource_audit(kind, resource_id);
-CREATE INDEX IF NOT EXISTS idx_audit_hash ON resource_audit(kind, resource_id, version_hash);
-CREATE INDEX IF NOT EXISTS idx_audit_tag ON resource_audit(kind, resource_id, tag, archived_at DESC);`;
-
-/** A row of the Go store's `resources`: `updatedAt` as `datetime('now')` text. */
-export interface GoResource {
-  kind: string;
-  id: string;
-  data: Uint8Array;
-  /** e.g. `2026-01-25 10:00:00`. */
-  updatedAt: string;
-}
-
-/** A row of the Go store's `resource_audit` (v2). Empty hash/tag as the Go code wrote them. */
-export interface GoAudit {
-  kind: string;
-  resourceId: string;
-  data: Uint8Array;
-  /** e.g. `2026-01-25 10:00:00`. */
-  archivedAt: string;
-  versionHash?: string;
-  tag?: string;
-}
-
-/** What {@linkcode writeGoDb} writes. */
-export interface GoDbInit {
-  /** 1: resources only (schema_version row 1); 2: also resource_audit (rows 1 and 2). */
-  version: 1 | 2;
-  resources?: GoResource[];
-  /** Only with version 2. */
-  audit?: GoAudit[];
-}
-
-/**
- * Writes a database file as the Go store left it: its DDL, its `schema_version(version,
- * applied_at)` table, rows inserted with `INSERT OR REPLACE` and text timestamps, and
- * no message types recorded.
- *
- * @example
- * ```ts
- * import { writeGoDb } from "./cli.ts";
- *
- * const dir = await Deno.makeTempDir();
- * writeGoDb(`${dir}/go.sqlite`, {
- *   version: 1,
- *   resources: [{ kind: "skill", id: "s1", data: new Uint8Array([8, 1]), updatedAt: "2026-01-25 10:00:00" }],
- * });
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export function writeGoDb(path: string, init: GoDbInit): void {
-  const db = new DatabaseSync(path);
-  try {
-    db.exec(GO_V1_DDL);
-    if (init.version === 2) db.exec(GO_V2_DDL);
-    db.exec(
-      `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,
-         applied_at TEXT NOT NULL DEFAULT (datetime('now')))`,
-    );
-    const version = db.prepare(
-      "INSERT INTO schema_version (version, applied_at) VALUES (?, '2026-01-20 09:00:00')",
-    );
-    for (let v = 1; v <= init.version; v++) version.run(v);
-    const resource = db.prepare(
-      "INSERT OR REPLACE INTO resources (kind, id, data, updated_at) VALUES (?, ?, ?, ?)",
-    );
-    for (const r of init.resources ?? []) {
-      resource.run(r.kind, r.id, r.data, r.updatedAt);
-    }
-    if (init.audit?.length) {
-      assert.equal(init.version, 2, "audit rows need the v2 schema");
-      const audit = db.prepare(
-        `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash, tag)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-      );
-      for (const a of init.audit) {
-        audit.run(
-          a.kind,
-          a.resourceId,
-          a.data,
-          a.archivedAt,
-          a.versionHash ?? "",
-          a.tag ?? "",
-        );
-      }
-    }
   } finally {
     db.close();
   }

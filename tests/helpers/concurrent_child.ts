@@ -26,21 +26,13 @@ import { create } from "@bufbuild/protobuf";
 import { DatabaseSync } from "node:sqlite";
 import { migrate, openStore } from "../../mod.ts";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
+import { exists } from "./fs.ts";
 
 const [mode, db, syncDir, name, countText] = Deno.args;
 
 /** Blocks the thread for `ms` (the holder must not return to the event loop). */
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function waitFor(path: string): void {

@@ -1,9 +1,10 @@
 /**
  * Shared tools of the reliability harness (`tests/reliability_*_test.ts` and the child
- * scripts they run): case counts for CI and `--long` mode, a seeded PRNG, child
- * processes whose output is read line by line, Go-shaped v2 databases, and the checks
- * run on a database after a crash (integrity, foreign keys, schema version vs tables,
- * a canonical dump of the stored data).
+ * scripts they run): case counts for CI and `--long` mode, child processes whose output
+ * is read line by line, and the checks run on a database after a crash (integrity,
+ * foreign keys, schema version vs tables, a canonical dump of the stored data). The
+ * seeded PRNG is in `prng.ts`, Go-shaped databases in `go_store.ts`, temporary
+ * directories in `temp_dir.ts`.
  *
  * `PROTOSTORE_LONG=1 deno test -A tests/reliability_*` (or `-- --long`) runs the long
  * mode.
@@ -37,88 +38,6 @@ export function cases(ci: number, long: number): number {
 
 /** The repository root, where `deno.json` is. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
-
-/**
- * A small seeded PRNG (mulberry32), so every case can be replayed from its seed.
- *
- * @example
- * ```ts
- * import { Rng } from "./reliability_common.ts";
- *
- * console.assert(new Rng(7).int(10) === new Rng(7).int(10));
- * ```
- */
-export class Rng {
-  #a: number;
-
-  /** Starts the sequence of `seed`. */
-  constructor(seed: number) {
-    this.#a = seed >>> 0;
-  }
-
-  /** A uint32. */
-  u32(): number {
-    this.#a = (this.#a + 0x6d2b79f5) >>> 0;
-    let t = this.#a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    return this.u32() / 4294967296;
-  }
-
-  /** An integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
-  /** True with probability `p`. */
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-
-  /** One element of `items`. */
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-
-  /** `n` pseudo-random bytes. */
-  bytes(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i += 4) {
-      const r = this.u32();
-      out[i] = r;
-      if (i + 1 < n) out[i + 1] = r >>> 8;
-      if (i + 2 < n) out[i + 2] = r >>> 16;
-      if (i + 3 < n) out[i + 3] = r >>> 24;
-    }
-    return out;
-  }
-}
-
-/**
- * Runs `fn` with a fresh temporary directory, removed afterwards (also after a failure).
- *
- * @example
- * ```ts
- * import { withTempDir } from "./reliability_common.ts";
- *
- * await withTempDir((dir) => Deno.writeTextFileSync(`${dir}/x`, "x"));
- * ```
- */
-export async function withTempDir<T>(
-  fn: (dir: string) => T | Promise<T>,
-): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "protostore-reliability-" });
-  try {
-    return await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** How a child process ended, with everything it printed. */
 export interface ChildResult {
@@ -287,122 +206,6 @@ export async function runChild(
  */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** The Go store's v1 and v2 DDL, verbatim from the issue, plus its `schema_version`. */
-export const GO_V2_DDL = `
-CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,
-  updated_at TEXT NOT NULL DEFAULT (datetime('now')), PRIMARY KEY (kind, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_resources_kind_id ON resources(kind, id);
-CREATE TABLE IF NOT EXISTS resource_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
-  resource_id TEXT NOT NULL, data BLOB NOT NULL, archived_at TEXT NOT NULL DEFAULT (datetime('now')),
-  version_hash TEXT, tag TEXT);
-CREATE INDEX IF NOT EXISTS idx_audit_resource ON resource_audit(kind, resource_id);
-CREATE INDEX IF NOT EXISTS idx_audit_hash ON resource_audit(kind, resource_id, version_hash);
-CREATE INDEX IF NOT EXISTS idx_audit_tag ON resource_audit(kind, resource_id, tag, archived_at DESC);
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,
-  applied_at TEXT NOT NULL DEFAULT (datetime('now')));
-INSERT INTO schema_version (version, applied_at) VALUES (1, '2025-01-01 10:00:00'), (2, '2025-06-01 10:00:00');
-`;
-
-/** Size of a generated Go database. */
-export interface GoDatabaseOptions {
-  /** Live resources. */
-  resources: number;
-  /** Audit snapshots per resource (0..2×, random). */
-  auditsPerResource: number;
-  /** Mean payload bytes per row. */
-  payload: number;
-  /** Share of audit snapshots whose resource was deleted (orphans after 0003). */
-  orphanFraction?: number;
-}
-
-/**
- * Writes a database shaped like one the Go store left at schema version 2: its DDL,
- * `datetime('now')`-style second timestamps, empty-string hashes and tags next to real
- * ones and NULLs, audit rows whose resource was deleted, rows of several kinds.
- * Deterministic for a seed. The file is left in rollback-journal mode, as Go left it.
- *
- * @example
- * ```ts
- * import { writeGoV2Database } from "./reliability_common.ts";
- *
- * const path = `${await Deno.makeTempDir()}/go.sqlite`;
- * writeGoV2Database(path, 1, { resources: 10, auditsPerResource: 2, payload: 50 });
- * ```
- */
-export function writeGoV2Database(
-  path: string,
-  seed: number,
-  options: GoDatabaseOptions,
-): void {
-  const rng = new Rng(seed);
-  const db = new DatabaseSync(path);
-  try {
-    db.exec(GO_V2_DDL);
-    db.exec("BEGIN");
-    const res = db.prepare(
-      "INSERT OR REPLACE INTO resources (kind, id, data, updated_at) VALUES (?, ?, ?, ?)",
-    );
-    const aud = db.prepare(
-      `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash, tag)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    );
-    const base = Date.UTC(2025, 0, 1) / 1000;
-    const time = (s: number) =>
-      new Date((base + s) * 1000).toISOString().slice(0, 19).replace("T", " ");
-    const kinds = ["agent", "skill", "workflow"];
-    const orphanFraction = options.orphanFraction ?? 0.05;
-    for (let i = 0; i < options.resources; i++) {
-      const kind = kinds[i % kinds.length];
-      const id = `${kind}-${i.toString(36)}-${rng.u32().toString(16)}`;
-      const payload = () =>
-        protoBytes(
-          `${kind}/${id}`,
-          rng.bytes(rng.int(options.payload * 2) + 1),
-        );
-      const t = rng.int(10_000_000);
-      const audits = rng.int(options.auditsPerResource * 2 + 1);
-      for (let a = 0; a < audits; a++) {
-        const hashChoice = rng.int(3);
-        aud.run(
-          kind,
-          id,
-          payload(),
-          time(t - audits + a),
-          hashChoice === 0 ? null : hashChoice === 1 ? "" : `h${rng.u32()}`,
-          rng.chance(0.3) ? `v${a}` : rng.chance(0.5) ? "" : null,
-        );
-      }
-      // The Go store deleted resources without their history: those become orphans.
-      if (!rng.chance(orphanFraction)) res.run(kind, id, payload(), time(t));
-    }
-    db.exec("COMMIT");
-  } finally {
-    db.close();
-  }
-}
-
-/** A small valid protobuf (`Skill{name, payload}`) built by hand, for raw-SQL rows. */
-function protoBytes(name: string, payload: Uint8Array): Uint8Array {
-  const nameBytes = new TextEncoder().encode(name);
-  const out: number[] = [0x0a, ...varint(nameBytes.length), ...nameBytes];
-  out.push(0x52, ...varint(payload.length));
-  const head = new Uint8Array(out);
-  const all = new Uint8Array(head.length + payload.length);
-  all.set(head);
-  all.set(payload, head.length);
-  return all;
-}
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
 }
 
 /** What a database looks like after a crash. */

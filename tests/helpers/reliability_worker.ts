@@ -40,6 +40,7 @@ import {
   PROGRESS,
   writerOps,
 } from "./reliability_workload.ts";
+import { exists } from "./fs.ts";
 
 // The clock of crash-test imports, so that their `updated_at` values are repeatable.
 const IMPORT_NOW = new Date("2026-01-25T10:00:00.000Z");
@@ -59,22 +60,8 @@ function outcome(error: unknown): Record<string, unknown> {
 }
 
 async function waitForFile(path: string): Promise<void> {
-  while (true) {
-    try {
-      Deno.statSync(path);
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
+  while (!exists(path)) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
 

@@ -8,7 +8,7 @@
 import { create, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
 import type { Store } from "../../mod.ts";
-import { Rng } from "./reliability_common.ts";
+import { Rng } from "./prng.ts";
 
 /** A Skill message as the workloads write it. */
 export type Skill = MessageShape<typeof SkillSchema>;
