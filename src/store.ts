@@ -790,22 +790,16 @@ export class Store implements Disposable {
         }: the store for ${this.path} was opened read-only`,
       );
     }
-    if (this.#depth > 0) {
-      if (!db.isTransaction) {
-        throw new StoreError(
-          `${op} of ${
-            describe(kind, id)
-          }: SQLite already rolled back the enclosing ` +
-            "transaction after an earlier error; let transaction() end and retry",
-        );
-      }
-      try {
-        return fn();
-      } catch (error) {
-        throw failure(op, kind, id, error, false);
-      }
+    if (this.#depth > 0 && !db.isTransaction) {
+      throw new StoreError(
+        `${op} of ${
+          describe(kind, id)
+        }: SQLite already rolled back the enclosing ` +
+          "transaction after an earlier error; let transaction() end and retry",
+      );
     }
-    if (single) {
+    // Inside the caller's transaction, or one statement that is atomic on its own.
+    if (this.#depth > 0 || single) {
       try {
         return fn();
       } catch (error) {
@@ -830,10 +824,10 @@ export class Store implements Disposable {
     this.#schemaIds.forget();
     const db = this.#db;
     if (db === null || !db.isTransaction) return;
-    if (depth === 0) db.exec("ROLLBACK");
-    else {db.exec(
-        `ROLLBACK TO protostore_${depth}; RELEASE protostore_${depth}`,
-      );}
+    const undo = depth === 0
+      ? "ROLLBACK"
+      : `ROLLBACK TO protostore_${depth}; RELEASE protostore_${depth}`;
+    db.exec(undo);
   }
 }
 
