@@ -3,6 +3,7 @@
  * migrations recorded in `schema_version`.
  *
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openStore } from "@protostore/store";
  * import { fromJson } from "@bufbuild/protobuf";
  * import { StructSchema } from "@bufbuild/protobuf/wkt";
@@ -13,7 +14,7 @@
  *   versionHash: "sha256:1f2e",
  *   tag: "v1",
  * });
- * console.assert(store.listAuditHistory(StructSchema, "agent", "a1").length === 1);
+ * assert(store.listAuditHistory(StructSchema, "agent", "a1").length === 1);
  * ```
  *
  * @module
@@ -25,13 +26,21 @@ export {
   type OpenOptions,
   openStore,
   Store,
-} from "./src/store.ts";
+} from "./src/store/store.ts";
 export {
+  type AuditLookup,
   AuditNotFoundError,
+  CompactedError,
+  ConflictError,
+  DecodeError,
   MigrationError,
+  type MigrationErrorOptions,
   NotFoundError,
+  type SqliteErrorCode,
   StoreClosedError,
   StoreError,
+  type StoreErrorOptions,
+  TypeMismatchError,
 } from "./src/errors.ts";
 export {
   type AppliedMigration,
@@ -41,28 +50,28 @@ export {
   type MigrationStatus,
   migrationStatus,
   type PendingMigration,
-} from "./src/migrate.ts";
+} from "./src/migrate/runner.ts";
 export {
   type DatabaseOverview,
   inspectDatabase,
   type InspectedResource,
   inspectResource,
   type KindSummary,
-} from "./src/inspect.ts";
+} from "./src/admin/inspect.ts";
 export {
   type AuditHistory,
   auditHistory,
   auditSnapshot,
   type HistoryEntry,
   type HistoryOptions,
-} from "./src/history.ts";
-export type { DecodeOptions } from "./src/row_decoder.ts";
-export type { Change } from "./src/diff.ts";
-export type { DecodedWith } from "./src/decode.ts";
-export type { MigrationPlan } from "./src/migrate.ts";
-export { importBadgerBackup } from "./src/badger_backup.ts";
+} from "./src/admin/history.ts";
+export type { DecodeOptions } from "./src/admin/row_decoder.ts";
+export type { Change } from "./src/decode/diff.ts";
+export type { DecodedWith } from "./src/decode/descriptors.ts";
+export type { MigrationPlan } from "./src/migrate/runner.ts";
+export { importBadgerBackup } from "./src/badger/import.ts";
 export type {
   ImportBadgerOptions,
   ImportSummary,
   InvalidBadgerKey,
-} from "./src/import_badger.ts";
+} from "./src/badger/importer.ts";

@@ -8,12 +8,12 @@
  *
  * @module
  */
-import { SQL } from "../src/store.ts";
+import { SQL } from "../src/store/store.ts";
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { openConnection, returnArrays } from "../src/connection.ts";
-import { openStore } from "../src/store.ts";
-import { SchemaIds } from "../src/schemas.ts";
+import { openConnection, returnArrays } from "../src/sqlite/connection.ts";
+import { openStore } from "../src/store/store.ts";
+import { SchemaIds } from "../src/store/schemas.ts";
 import {
   type Skill,
   SkillSchema,
@@ -54,9 +54,10 @@ export function resourceId(n: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeSkill } from "./_data.ts";
  * import { prng } from "../tests/helpers/prng.ts";
- * console.assert(makeSkill(prng(1), 0).name === "skill-000000");
+ * assert(makeSkill(prng(1), 0).name === "skill-000000");
  * ```
  */
 export function makeSkill(rng: () => number, n: number): Skill {
@@ -88,8 +89,9 @@ export function makeSkill(rng: () => number, n: number): Skill {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeSkills } from "./_data.ts";
- * console.assert(makeSkills(3, 1).length === 3);
+ * assert(makeSkills(3, 1).length === 3);
  * ```
  */
 export function makeSkills(count: number, seed = 42): Skill[] {
@@ -104,8 +106,9 @@ export function makeSkills(count: number, seed = 42): Skill[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeAll, makeSkills } from "./_data.ts";
- * console.assert(encodeAll(makeSkills(2)).length === 2);
+ * assert(encodeAll(makeSkills(2)).length === 2);
  * ```
  */
 export function encodeAll(messages: readonly Skill[]): Uint8Array[] {
@@ -315,11 +318,12 @@ export type RawStatements = { [K in keyof typeof STORE_SQL]: StatementSync };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rawStatements } from "./_data.ts";
- * import { openStore, Store } from "../src/store.ts";
+ * import { openStore, Store } from "../src/store/store.ts";
  * using store = openStore(`${await Deno.makeTempDir()}/db.sqlite`);
  * const raw = rawStatements(Store.connectionOf(store));
- * console.assert(raw.get.get("skill", "x") === undefined);
+ * assert(raw.get.get("skill", "x") === undefined);
  * ```
  */
 export function rawStatements(db: DatabaseSync): RawStatements {
@@ -341,8 +345,9 @@ let lastIso = "";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isoNow } from "./_data.ts";
- * console.assert(isoNow().endsWith("Z"));
+ * assert(isoNow().endsWith("Z"));
  * ```
  */
 export function isoNow(): string {
@@ -359,9 +364,10 @@ export function isoNow(): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tempDir } from "./_data.ts";
  * using dir = tempDir();
- * console.assert(dir.path.length > 0);
+ * assert(dir.path.length > 0);
  * ```
  */
 export function tempDir(): { path: string } & Disposable {

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { auditHistory } from "../src/history.ts";
-import { openStore } from "../src/store.ts";
+import { auditHistory } from "../src/admin/history.ts";
+import { openStore } from "../src/store/store.ts";
 import {
   buildStoreDb,
   KIND,

@@ -25,10 +25,10 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { parseArgs } from "node:util";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { openConnection } from "../src/connection.ts";
-import { inspectDatabase } from "../src/inspect.ts";
-import { openStore, Store } from "../src/store.ts";
-import { SchemaIds } from "../src/schemas.ts";
+import { openConnection } from "../src/sqlite/connection.ts";
+import { inspectDatabase } from "../src/admin/inspect.ts";
+import { openStore, Store } from "../src/store/store.ts";
+import { SchemaIds } from "../src/store/schemas.ts";
 import {
   auditHash,
   auditRow,

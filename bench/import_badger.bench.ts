@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { importBadger } from "../src/import_badger.ts";
-import { openStore, Store } from "../src/store.ts";
+import { importBadger } from "../src/badger/importer.ts";
+import { openStore, Store } from "../src/store/store.ts";
 import { writeGeneratedDump } from "../tests/helpers/badger_writer.ts";
 import { tempDir } from "./_data.ts";
 

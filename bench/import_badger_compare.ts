@@ -16,9 +16,9 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
-import { enableWal, openConnection } from "../src/connection.ts";
-import { importBadger } from "../src/import_badger.ts";
-import { readBadgerBackupFile } from "../src/badger.ts";
+import { enableWal, openConnection } from "../src/sqlite/connection.ts";
+import { importBadger } from "../src/badger/importer.ts";
+import { readBadgerBackupFile } from "../src/badger/reader.ts";
 import { createMigratedDb } from "../tests/helpers/schema.ts";
 import { writeGeneratedDump } from "../tests/helpers/badger_writer.ts";
 

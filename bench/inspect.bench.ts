@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { inspectDatabase } from "../src/inspect.ts";
-import { openConnection } from "../src/connection.ts";
+import { inspectDatabase } from "../src/admin/inspect.ts";
+import { openConnection } from "../src/sqlite/connection.ts";
 import { buildKindsDb, tempDir } from "./_data.ts";
 
 const RESOURCES = 1_000_000;

@@ -10,8 +10,8 @@
  * @module
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { openStore, Store } from "../src/store.ts";
-import { SchemaIds } from "../src/schemas.ts";
+import { openStore, Store } from "../src/store/store.ts";
+import { SchemaIds } from "../src/store/schemas.ts";
 import {
   auditHash,
   auditRow,

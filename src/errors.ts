@@ -1,29 +1,63 @@
 /**
  * Error classes thrown by protostore. Every error the library throws on purpose is a
- * {@linkcode StoreError}, so callers can catch the whole family with one `instanceof`.
+ * {@linkcode StoreError}, so callers can catch the whole family with one `instanceof`,
+ * and every error carries data (`kind`, `id`, `offset`, `file`, `code`) so that programs
+ * branch on fields, never on message text.
+ *
+ * This module imports nothing: every subsystem may import it.
  *
  * @module
  */
+
+/**
+ * How a SQLite failure is classified (from its primary result code), so callers can
+ * retry on `"busy"`, report `"disk_full"`, or restore a backup on `"corrupt"`:
+ *
+ * - `"busy"`: another connection holds the lock (SQLITE_BUSY, SQLITE_LOCKED);
+ * - `"disk_full"`: the disk or a quota is full (SQLITE_FULL);
+ * - `"read_only"`: the file, directory or connection cannot be written (SQLITE_READONLY);
+ * - `"corrupt"`: the file is damaged or not a database (SQLITE_CORRUPT, SQLITE_NOTADB);
+ * - `"constraint"`: a constraint refused the write (SQLITE_CONSTRAINT);
+ * - `"too_big"`: a value exceeds SQLite's limits (SQLITE_TOOBIG);
+ * - `"cant_open"`: the file cannot be opened (SQLITE_CANTOPEN);
+ * - `"io"`: the operating system reported an I/O error (SQLITE_IOERR).
+ */
+export type SqliteErrorCode =
+  | "busy"
+  | "disk_full"
+  | "read_only"
+  | "corrupt"
+  | "constraint"
+  | "too_big"
+  | "cant_open"
+  | "io";
+
+/** Options of {@linkcode StoreError}: the cause and the SQLite failure class. */
+export interface StoreErrorOptions extends ErrorOptions {
+  /** The SQLite failure class, when a SQLite call failed. */
+  code?: SqliteErrorCode;
+}
 
 /**
  * Base class of every error protostore throws on purpose.
  *
  * @example Catch any store failure
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openStore, StoreError } from "@protostore/store";
  *
- * try {
- *   openStore("/dev/null/not-a-dir/db.sqlite");
- * } catch (error) {
- *   if (!(error instanceof StoreError)) throw error;
- * }
+ * assert.throws(() => openStore("/dev/null/not-a-dir/db.sqlite"), StoreError);
  * ```
  */
 export class StoreError extends Error {
+  /** The SQLite failure class when a SQLite call failed; `undefined` otherwise. */
+  readonly code?: SqliteErrorCode;
+
   /** Creates an error; `cause` keeps the underlying SQLite or decode error. */
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: StoreErrorOptions) {
     super(message, options);
     this.name = new.target.name;
+    if (options?.code !== undefined) this.code = options.code;
   }
 }
 
@@ -32,70 +66,304 @@ export class StoreError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NotFoundError, openStore } from "@protostore/store";
  * import { StructSchema } from "@bufbuild/protobuf/wkt";
  *
- * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
- * try {
- *   store.getResource(StructSchema, "agent", "missing");
- * } catch (error) {
- *   console.assert(error instanceof NotFoundError);
- * }
+ * using store = openStore(`${await Deno.makeTempDir()}/db.sqlite`);
+ * assert.throws(
+ *   () => store.getResource(StructSchema, "agent", "missing"),
+ *   (error) => error instanceof NotFoundError && error.kind === "agent" && error.id === "missing",
+ * );
  * ```
  */
-export class NotFoundError extends StoreError {}
+export class NotFoundError extends StoreError {
+  /** The kind looked up. */
+  readonly kind: string;
+  /** The id looked up. */
+  readonly id: string;
+
+  /** Creates the error for `kind`/`id`; the message is built when not given. */
+  constructor(
+    kind: string,
+    id: string,
+    message?: string,
+    options?: StoreErrorOptions,
+  ) {
+    super(
+      message ?? `resource ${describeResource(kind, id)} does not exist`,
+      options,
+    );
+    this.kind = kind;
+    this.id = id;
+  }
+}
+
+/** What an audit lookup asked for: a snapshot id, a version hash, a tag or a time. */
+export type AuditLookup =
+  | { auditId: number }
+  | { versionHash: string }
+  | { tag: string }
+  | { at: Date | number };
 
 /**
- * No audit snapshot matches the version hash or tag asked for.
+ * No audit snapshot of (kind, id) matches what was asked for.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AuditNotFoundError, openStore } from "@protostore/store";
  * import { StructSchema } from "@bufbuild/protobuf/wkt";
  *
- * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
- * try {
- *   store.getAuditByTag(StructSchema, "agent", "a1", "v9");
- * } catch (error) {
- *   console.assert(error instanceof AuditNotFoundError);
- * }
+ * using store = openStore(`${await Deno.makeTempDir()}/db.sqlite`);
+ * assert.throws(
+ *   () => store.getAuditByTag(StructSchema, "agent", "a1", "v9"),
+ *   (error) => error instanceof AuditNotFoundError && error.lookup.tag === "v9",
+ * );
  * ```
  */
-export class AuditNotFoundError extends StoreError {}
+export class AuditNotFoundError extends StoreError {
+  /** The kind looked up. */
+  readonly kind: string;
+  /** The resource id looked up. */
+  readonly id: string;
+  /** What was looked up (`{ tag }`, `{ versionHash }`, `{ auditId }` or `{ at }`). */
+  readonly lookup: Partial<
+    { auditId: number; versionHash: string; tag: string; at: Date | number }
+  >;
+
+  /** Creates the error; the message names the resource and the lookup. */
+  constructor(
+    kind: string,
+    id: string,
+    lookup: AuditLookup,
+    message?: string,
+    options?: StoreErrorOptions,
+  ) {
+    super(
+      message ??
+        `no audit snapshot of ${describeResource(kind, id)} with ${
+          describeLookup(lookup)
+        }`,
+      options,
+    );
+    this.kind = kind;
+    this.id = id;
+    this.lookup = lookup;
+  }
+}
 
 /**
- * A method was called on a store after {@linkcode Store.close}.
+ * A method was called on a store after it was closed.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openStore, StoreClosedError } from "@protostore/store";
  *
- * const store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+ * const store = openStore(`${await Deno.makeTempDir()}/db.sqlite`);
  * store.close();
- * try {
- *   store.deleteResource("agent", "a1");
- * } catch (error) {
- *   console.assert(error instanceof StoreClosedError);
- * }
+ * assert.throws(() => store.deleteResource("agent", "a1"), StoreClosedError);
  * ```
  */
 export class StoreClosedError extends StoreError {}
 
+/** Options of {@linkcode MigrationError}. */
+export interface MigrationErrorOptions extends StoreErrorOptions {
+  /** The migration file concerned (`0003_cascade_ms_types.sql`), when one is. */
+  file?: string;
+}
+
 /**
  * The database schema cannot be brought to this code's version: pending migrations on a
  * read-only open, an applied migration file that was edited, a database written by newer
- * code, or a migration file that failed.
+ * code, a file that is not protostore's, or a migration file that failed. `file` names
+ * the migration file concerned, when one is.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MigrationError, openStore } from "@protostore/store";
  *
  * const path = await Deno.makeTempFile({ suffix: ".sqlite" });
- * try {
- *   openStore(path, { readOnly: true }); // empty file: migrations are pending
- * } catch (error) {
- *   console.assert(error instanceof MigrationError);
- * }
+ * // An empty file opened read-only: every migration is pending.
+ * assert.throws(() => openStore(path, { readOnly: true }), MigrationError);
  * ```
  */
-export class MigrationError extends StoreError {}
+export class MigrationError extends StoreError {
+  /** The migration file concerned, when one is. */
+  readonly file?: string;
+
+  /** Creates the error; `options.file` names the migration file. */
+  constructor(message: string, options?: MigrationErrorOptions) {
+    super(message, options);
+    if (options?.file !== undefined) this.file = options.file;
+  }
+}
+
+/**
+ * Bytes that cannot be decoded: a Badger backup stream, a KVList or a protobuf wire blob.
+ * `offset` is the byte offset, from the start of the input, where decoding failed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DecodeError } from "@protostore/store";
+ *
+ * const error = new DecodeError("truncated varint", 12);
+ * assert.equal(error.offset, 12);
+ * assert.match(error.message, /byte offset 12/);
+ * ```
+ */
+export class DecodeError extends StoreError {
+  /** Byte offset of the failure from the start of the input. */
+  readonly offset: number;
+
+  /** Creates the error; the message gets " at byte offset N" appended. */
+  constructor(message: string, offset: number, options?: StoreErrorOptions) {
+    super(`${message} at byte offset ${offset}`, options);
+    this.offset = offset;
+  }
+}
+
+/**
+ * A row was read with a message schema whose type differs from the one the row was
+ * written with (saved as `example.v1.Skill`, read with `example.v1.Agent`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TypeMismatchError } from "@protostore/store";
+ *
+ * const error = new TypeMismatchError("skill", "lint", "example.v1.Skill", "example.v1.Agent");
+ * assert.equal(error.recordedType, "example.v1.Skill");
+ * ```
+ */
+export class TypeMismatchError extends StoreError {
+  /** The kind of the row. */
+  readonly kind: string;
+  /** The id of the row (the resource id, for a snapshot). */
+  readonly id: string;
+  /** The type name recorded with the row. */
+  readonly recordedType: string;
+  /** The type name of the schema the caller read with. */
+  readonly requestedType: string;
+
+  /** Creates the error; the message names both types. */
+  constructor(
+    kind: string,
+    id: string,
+    recordedType: string,
+    requestedType: string,
+    message?: string,
+  ) {
+    super(
+      message ??
+        `${
+            describeResource(kind, id)
+          } was saved as ${recordedType}, not ${requestedType}: ` +
+          `read it with the ${recordedType} schema`,
+    );
+    this.kind = kind;
+    this.id = id;
+    this.recordedType = recordedType;
+    this.requestedType = requestedType;
+  }
+}
+
+/**
+ * A conditional write (`ifRevision`) found the resource at another revision. `actual` is
+ * 0 when the resource does not exist. Nothing was changed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConflictError } from "@protostore/store";
+ *
+ * const error = new ConflictError("agent", "a1", 3, 5);
+ * assert.equal(error.actual, 5);
+ * ```
+ */
+export class ConflictError extends StoreError {
+  /** The kind written. */
+  readonly kind: string;
+  /** The id written. */
+  readonly id: string;
+  /** The revision the caller expected (`ifRevision`; 0 means "must not exist"). */
+  readonly expected: number;
+  /** The resource's revision found (0 when absent). */
+  readonly actual: number;
+
+  /** Creates the error; the message names the resource and both revisions. */
+  constructor(kind: string, id: string, expected: number, actual: number) {
+    super(
+      `${
+        describeResource(kind, id)
+      } is at revision ${actual}, not ${expected}` +
+        (actual === 0 ? " (it does not exist)" : "") +
+        ": read it again and retry",
+    );
+    this.kind = kind;
+    this.id = id;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * The change log no longer holds the revision asked for: it was compacted. List again
+ * and watch from the list's revision (etcd `ErrCompacted`, Kubernetes 410 Gone).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CompactedError } from "@protostore/store";
+ *
+ * const error = new CompactedError(10, 42);
+ * assert.equal(error.oldestRevision, 42);
+ * ```
+ */
+export class CompactedError extends StoreError {
+  /** The revision asked for. */
+  readonly requestedRevision: number;
+  /** The oldest revision the change log can still answer from. */
+  readonly oldestRevision: number;
+
+  /** Creates the error; the message says to list again. */
+  constructor(requestedRevision: number, oldestRevision: number) {
+    super(
+      `changes after revision ${requestedRevision} were compacted; the change log starts ` +
+        `after revision ${oldestRevision}: list again and watch from the list's revision`,
+    );
+    this.requestedRevision = requestedRevision;
+    this.oldestRevision = oldestRevision;
+  }
+}
+
+/**
+ * `"kind"/"id"` for messages: JSON-quoted, so slashes, quotes and control characters in
+ * either cannot make the message ambiguous.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeResource } from "./errors.ts";
+ *
+ * assert.equal(describeResource("skill", "a/b"), '"skill"/"a/b"');
+ * ```
+ */
+export function describeResource(kind: string, id: string): string {
+  return `${JSON.stringify(kind)}/${JSON.stringify(id)}`;
+}
+
+function describeLookup(lookup: AuditLookup): string {
+  if ("auditId" in lookup) return `id ${lookup.auditId}`;
+  if ("versionHash" in lookup) {
+    return `version hash ${JSON.stringify(lookup.versionHash)}`;
+  }
+  if ("tag" in lookup) return `tag ${JSON.stringify(lookup.tag)}`;
+  const at = lookup.at;
+  return typeof at === "number"
+    ? `revision <= ${at}`
+    : `archive time <= ${at.toISOString()}`;
+}

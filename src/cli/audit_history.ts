@@ -5,9 +5,13 @@
  *
  * @module
  */
-import { formatChange } from "../diff.ts";
-import { auditHistory, auditSnapshot, type HistoryEntry } from "../history.ts";
-import { escapeControl } from "../text.ts";
+import { formatChange } from "../decode/diff.ts";
+import {
+  auditHistory,
+  auditSnapshot,
+  type HistoryEntry,
+} from "../admin/history.ts";
+import { escapeControl } from "../decode/text.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
 import {
   DECODE_HELP,

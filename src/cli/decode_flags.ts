@@ -5,7 +5,7 @@
  * @module
  */
 import { StoreError } from "../errors.ts";
-import type { DecodeOptions } from "../row_decoder.ts";
+import type { DecodeOptions } from "../admin/row_decoder.ts";
 import { UsageError } from "./output.ts";
 
 /** The parseArgs options for decoding. */

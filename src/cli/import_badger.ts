@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { importBadgerBackup } from "../badger_backup.ts";
-import type { ImportSummary } from "../import_badger.ts";
-import { migrationStatus } from "../migrate.ts";
-import { openStore, type Store } from "../store.ts";
+import { importBadgerBackup } from "../badger/import.ts";
+import type { ImportSummary } from "../badger/importer.ts";
+import { migrationStatus } from "../migrate/runner.ts";
+import { openStore, type Store } from "../store/store.ts";
 import { StoreError } from "../errors.ts";
-import { escapeControl } from "../text.ts";
+import { escapeControl } from "../decode/text.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./main.ts";
 import { fields, formatBytes, type Output, toJsonText } from "./output.ts";

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { inspectDatabase, inspectResource } from "../inspect.ts";
-import { escapeControl } from "../text.ts";
+import { inspectDatabase, inspectResource } from "../admin/inspect.ts";
+import { escapeControl } from "../decode/text.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
 import {
   DECODE_HELP,

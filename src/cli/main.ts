@@ -6,7 +6,7 @@
  * @module
  */
 import { StoreError } from "../errors.ts";
-import { escapeControl } from "../text.ts";
+import { escapeControl } from "../decode/text.ts";
 import { type Output, processOutput, UsageError } from "./output.ts";
 import { auditHistoryCommand } from "./audit_history.ts";
 import { importBadgerCommand } from "./import_badger.ts";
@@ -55,10 +55,11 @@ Exit codes: 0 ok, 1 failure (one line on stderr), 2 usage error.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { main } from "./main.ts";
  *
  * const code = await main(["migrate", "--db", `${await Deno.makeTempDir()}/db.sqlite`, "--json"]);
- * console.assert(code === 0);
+ * assert(code === 0);
  * ```
  */
 export async function main(

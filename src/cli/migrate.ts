@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { migrate, migrationStatus } from "../migrate.ts";
-import { escapeControl } from "../text.ts";
+import { migrate, migrationStatus } from "../migrate/runner.ts";
+import { escapeControl } from "../decode/text.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./main.ts";
 import {

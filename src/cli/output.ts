@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { escapeControl } from "../text.ts";
+import { escapeControl } from "../decode/text.ts";
 
 /** A command-line mistake: printed with the command's usage hint, exit code 2. */
 export class UsageError extends Error {

@@ -48,10 +48,11 @@ const decoder = new TextDecoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runCli } from "./cli.ts";
  *
  * const { code, stdout } = await runCli(["--help"]);
- * console.assert(code === 0 && stdout.includes("inspect"));
+ * assert(code === 0 && stdout.includes("inspect"));
  * ```
  */
 export async function runCli(
@@ -67,11 +68,12 @@ export async function runCli(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cliCommand } from "./cli.ts";
  *
  * const child = cliCommand(["--help"]).spawn();
  * const { code } = await child.output();
- * console.assert(code === 0);
+ * assert(code === 0);
  * ```
  */
 export function cliCommand(
@@ -125,13 +127,14 @@ function cliResult(out: Deno.CommandOutput): CliResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cliJson, runCli } from "./cli.ts";
  *
  * const dir = await Deno.makeTempDir();
  * const status = cliJson<{ pending: unknown[] }>(
  *   await runCli(["migrate", "--status", "--json", "--db", `${dir}/db.sqlite`]),
  * );
- * console.assert(status.pending.length > 0);
+ * assert(status.pending.length > 0);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -152,10 +155,11 @@ export function cliJson<T = unknown>(result: CliResult): T {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { assertFailure, runCli } from "./cli.ts";
  *
  * const line = assertFailure(await runCli(["inspect", "--bogus"]), 2);
- * console.assert(line.includes("--bogus"));
+ * assert(line.includes("--bogus"));
  * ```
  */
 export function assertFailure(result: CliResult, code: 1 | 2): string {
@@ -216,11 +220,12 @@ export const HAS_SCRIPT: boolean = (() => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HAS_SCRIPT, runCliInTerminal } from "./cli.ts";
  *
  * if (HAS_SCRIPT) {
  *   const { stdout } = await runCliInTerminal(["--help"]);
- *   console.assert(stdout.includes("inspect"));
+ *   assert(stdout.includes("inspect"));
  * }
  * ```
  */
@@ -253,6 +258,7 @@ export interface OrphanRow {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { insertOrphans } from "./cli.ts";
  * import { migrate } from "../../mod.ts";
  *
@@ -261,7 +267,7 @@ export interface OrphanRow {
  * const [id] = insertOrphans(`${dir}/db.sqlite`, [
  *   { kind: "skill", resourceId: "gone", data: new Uint8Array([8, 1]), archivedAt: "2026-01-25T10:00:00.000Z" },
  * ]);
- * console.assert(id > 0);
+ * assert(id > 0);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -10,10 +10,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { exists } from "./fs.ts";
  *
  * const dir = await Deno.makeTempDir();
- * console.assert(exists(dir) && !exists(`${dir}/missing`));
+ * assert(exists(dir) && !exists(`${dir}/missing`));
  * await Deno.remove(dir);
  * ```
  */

@@ -51,12 +51,13 @@ export type GoAppliedAt = readonly [string | null, (string | null)?];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { goSchemaSql } from "./go_store.ts";
  *
  * const db = new DatabaseSync(":memory:");
  * db.exec(goSchemaSql(2));
- * console.assert(db.prepare("SELECT count(*) AS n FROM schema_version").get()?.n === 2);
+ * assert(db.prepare("SELECT count(*) AS n FROM schema_version").get()?.n === 2);
  * db.close();
  * ```
  */
@@ -90,9 +91,10 @@ export function goSchemaSql(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { goTime } from "./go_store.ts";
  *
- * console.assert(goTime(Date.UTC(2026, 0, 25, 10)) === "2026-01-25 10:00:00");
+ * assert(goTime(Date.UTC(2026, 0, 25, 10)) === "2026-01-25 10:00:00");
  * ```
  */
 export function goTime(date: Date | number): string {
@@ -361,12 +363,13 @@ export interface GoBulkShape {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { fillGoDbBulk } from "./go_store.ts";
  *
  * const db = new DatabaseSync(":memory:");
  * fillGoDbBulk(db, { version: 1, resources: 10, audits: 20, data: [new Uint8Array([8, 1])], baseSeconds: 1_769_335_200 });
- * console.assert(db.prepare("SELECT count(*) AS n FROM resources").get()?.n === 30);
+ * assert(db.prepare("SELECT count(*) AS n FROM resources").get()?.n === 30);
  * db.close();
  * ```
  */

@@ -11,10 +11,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mulberry32 } from "./prng.ts";
  *
  * const next = mulberry32(1);
- * console.assert(next() === mulberry32(1)() && Number.isInteger(next()));
+ * assert(next() === mulberry32(1)() && Number.isInteger(next()));
  * ```
  */
 export function mulberry32(seed: number): () => number {
@@ -33,11 +34,12 @@ export function mulberry32(seed: number): () => number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { prng } from "./prng.ts";
  *
  * const next = prng(1);
  * const x = next();
- * console.assert(x === prng(1)() && x >= 0 && x < 1);
+ * assert(x === prng(1)() && x >= 0 && x < 1);
  * ```
  */
 export function prng(seed: number): () => number {
@@ -50,9 +52,10 @@ export function prng(seed: number): () => number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "./prng.ts";
  *
- * console.assert(new Rng(7).int(10) === new Rng(7).int(10));
+ * assert(new Rng(7).int(10) === new Rng(7).int(10));
  * ```
  */
 export class Rng {

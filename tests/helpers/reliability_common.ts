@@ -27,9 +27,10 @@ export const LONG = Deno.env.get("PROTOSTORE_LONG") === "1" ||
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cases } from "./reliability_common.ts";
  *
- * console.assert(cases(30, 300) >= 30);
+ * assert(cases(30, 300) >= 30);
  * ```
  */
 export function cases(ci: number, long: number): number {
@@ -59,11 +60,12 @@ export interface ChildResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Child } from "./reliability_common.ts";
  *
  * const child = new Child("reliability_worker.ts", ["echo", "hello"]);
  * const result = await child.finish();
- * console.assert(result.success && result.lines[0] === "hello");
+ * assert(result.success && result.lines[0] === "hello");
  * ```
  */
 export class Child {
@@ -174,9 +176,10 @@ export class Child {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runChild } from "./reliability_common.ts";
  *
- * console.assert((await runChild("reliability_worker.ts", ["echo", "x"])).lines[0] === "x");
+ * assert((await runChild("reliability_worker.ts", ["echo", "x"])).lines[0] === "x");
  * ```
  */
 export async function runChild(
@@ -228,12 +231,13 @@ export interface DatabaseCheck {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkDatabase } from "./reliability_common.ts";
  * import { openStore } from "../../mod.ts";
  *
  * const path = `${await Deno.makeTempDir()}/db.sqlite`;
  * openStore(path).close();
- * console.assert(checkDatabase(path).version === 3);
+ * assert(checkDatabase(path).version === 3);
  * ```
  */
 export function checkDatabase(path: string): DatabaseCheck {
@@ -340,12 +344,13 @@ export interface DumpOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dumpDatabase } from "./reliability_common.ts";
  * import { openStore } from "../../mod.ts";
  *
  * const path = `${await Deno.makeTempDir()}/db.sqlite`;
  * openStore(path).close();
- * console.assert(dumpDatabase(path).length === 0);
+ * assert(dumpDatabase(path).length === 0);
  * ```
  */
 export function dumpDatabase(
@@ -365,10 +370,11 @@ export function dumpDatabase(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { dumpConnection } from "./reliability_common.ts";
  *
- * console.assert(dumpConnection(new DatabaseSync(":memory:")).length === 0);
+ * assert(dumpConnection(new DatabaseSync(":memory:")).length === 0);
  * ```
  */
 export function dumpConnection(
@@ -451,9 +457,10 @@ function short(line: string | undefined): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { digestLines } from "./reliability_common.ts";
  *
- * console.assert(digestLines(["a"]).length === 64);
+ * assert(digestLines(["a"]).length === 64);
  * ```
  */
 export function digestLines(lines: readonly string[]): string {
@@ -467,10 +474,11 @@ export function digestLines(lines: readonly string[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileDigest } from "./reliability_common.ts";
  *
  * const path = await Deno.makeTempFile();
- * console.assert(fileDigest(path).length === 64);
+ * assert(fileDigest(path).length === 64);
  * ```
  */
 export function fileDigest(path: string): string {

@@ -59,9 +59,10 @@ const KINDS = ["agent", "skill", "tool"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchOps, CRASH_SAVES } from "./reliability_workload.ts";
  *
- * console.assert(batchOps(1, 0, CRASH_SAVES).length === CRASH_SAVES.opsPerBatch + 1);
+ * assert(batchOps(1, 0, CRASH_SAVES).length === CRASH_SAVES.opsPerBatch + 1);
  * ```
  */
 export function batchOps(seed: number, k: number, w: SaveWorkload): Op[] {
@@ -161,11 +162,12 @@ interface ModelAudit {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchOps, CRASH_SAVES, Model } from "./reliability_workload.ts";
  *
  * const model = new Model();
  * batchOps(1, 0, CRASH_SAVES).forEach((op) => model.apply(op));
- * console.assert(model.lines().length > 0);
+ * assert(model.lines().length > 0);
  * ```
  */
 export class Model {
@@ -246,9 +248,10 @@ export class Model {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { auditLine } from "./reliability_workload.ts";
  *
- * console.assert(auditLine("A", "", "k", "i", new Uint8Array([1]), "", "h", undefined) === "A  6B 69 01  'h' NULL");
+ * assert(auditLine("A", "", "k", "i", new Uint8Array([1]), "", "h", undefined) === "A  6B 69 01  'h' NULL");
  * ```
  */
 export function auditLine(
@@ -280,9 +283,10 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hex } from "./reliability_workload.ts";
  *
- * console.assert(hex(new Uint8Array([0xab, 1])) === "AB01");
+ * assert(hex(new Uint8Array([0xab, 1])) === "AB01");
  * ```
  */
 export function hex(bytes: Uint8Array): string {
@@ -296,9 +300,10 @@ export function hex(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hexText } from "./reliability_workload.ts";
  *
- * console.assert(hexText("a") === "61");
+ * assert(hexText("a") === "61");
  * ```
  */
 export function hexText(text: string): string {
@@ -333,9 +338,10 @@ export const HOT = { kind: "shared", id: "hot" } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writerOps } from "./reliability_workload.ts";
  *
- * console.assert(writerOps(0, 100, 1).length === 100);
+ * assert(writerOps(0, 100, 1).length === 100);
  * ```
  */
 export function writerOps(p: number, n: number, seed: number): WriterOp[] {
@@ -415,11 +421,12 @@ export function writerOps(p: number, n: number, seed: number): WriterOp[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pairHalves } from "./reliability_workload.ts";
  * import { create } from "@bufbuild/protobuf";
  * import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
  *
- * console.assert(pairHalves(create(SkillSchema, { name: "0-1" }))[1].id === "0-1-b");
+ * assert(pairHalves(create(SkillSchema, { name: "0-1" }))[1].id === "0-1-b");
  * ```
  */
 export function pairHalves(message: Skill): { id: string; message: Skill }[] {
@@ -477,9 +484,10 @@ export function applyWriterOp(store: Store, op: WriterOp): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expectedAfterWriters } from "./reliability_workload.ts";
  *
- * console.assert(expectedAfterWriters(2, 50, 1).lines.length > 0);
+ * assert(expectedAfterWriters(2, 50, 1).lines.length > 0);
  * ```
  */
 export function expectedAfterWriters(
