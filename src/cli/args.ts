@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { UsageError } from "./output.ts";
+import { type Output, UsageError } from "./output.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -34,12 +34,12 @@ export function parse<O extends Options>(
 }
 
 /** The database path: `--db`, else `$PROTOSTORE_DB`, else `./protostore.sqlite`. */
-export function dbPath(flag: string | undefined): string {
+export function dbPath(flag: string | undefined, output: Output): string {
   if (flag !== undefined) {
     if (flag === "") throw new UsageError("--db needs a file path");
     return flag;
   }
-  const fromEnv = Deno.env.get("PROTOSTORE_DB");
+  const fromEnv = output.env("PROTOSTORE_DB");
   return fromEnv ? fromEnv : "./protostore.sqlite";
 }
 

@@ -65,7 +65,7 @@ export const auditHistoryCommand: Command = {
       show: { type: "string" },
     }, "audit-history");
     const [kind, id] = positionals(rest, ["KIND", "ID"], "audit-history");
-    const path = dbPath(values.db);
+    const path = dbPath(values.db, output);
     const decode = decodeOptions(values, "audit-history");
     if (values.show !== undefined) {
       if (values.limit !== undefined || values.diff) {

@@ -43,7 +43,7 @@ export const importBadgerCommand: Command = {
       "dry-run": { type: "boolean" },
     }, "import-badger");
     const [file] = positionals(rest, ["FILE"], "import-badger");
-    const path = dbPath(values.db);
+    const path = dbPath(values.db, output);
     const progress = output.errIsTerminal ? progressBar(output) : undefined;
     const dryRun = values["dry-run"] ?? false;
     requireDump(file); // before the database is created or migrated

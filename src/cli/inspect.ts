@@ -62,7 +62,7 @@ export const inspectCommand: Command = {
         "inspect",
       );
     }
-    const path = dbPath(values.db);
+    const path = dbPath(values.db, output);
     if (rest.length === 2) {
       if (values.check) {
         throw new UsageError(

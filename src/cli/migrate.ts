@@ -51,7 +51,7 @@ export const migrateCommand: Command = {
         "migrate",
       );
     }
-    const path = dbPath(values.db);
+    const path = dbPath(values.db, output);
     if (values.status) return status(path, values.json ?? false, output);
     const shown = escapeControl(path);
     const result = migrate(path, { dryRun: values["dry-run"] ?? false });

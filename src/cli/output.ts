@@ -16,7 +16,11 @@ export class UsageError extends Error {
   }
 }
 
-/** Where a command writes; tests and the CLI pass the real streams. */
+/**
+ * What a command sees of its process: where it writes, whether those are terminals, and
+ * the environment it reads. The CLI passes the real ones ({@linkcode processOutput});
+ * tests run `main` in process with their own.
+ */
 export interface Output {
   /** Writes text to standard output. */
   out(text: string): void;
@@ -26,6 +30,8 @@ export interface Output {
   color: boolean;
   /** Standard error is a terminal (progress bars). */
   errIsTerminal: boolean;
+  /** An environment variable (`PROTOSTORE_DB`), undefined when unset. */
+  env(name: string): string | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -38,6 +44,7 @@ export function processOutput(): Output {
     err: (text) => writeAll(Deno.stderr, text),
     color: !noColor && Deno.stdout.isTerminal(),
     errIsTerminal: Deno.stderr.isTerminal(),
+    env: (name) => Deno.env.get(name),
   };
 }
 

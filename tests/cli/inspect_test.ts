@@ -21,6 +21,7 @@ import {
   insertOrphans,
   runCli,
   runCliInTerminal,
+  runCliProcess,
 } from "../helpers/cli.ts";
 import { writeGoDb } from "../helpers/go_store.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
@@ -725,15 +726,15 @@ Deno.test("inspect reads $PROTOSTORE_DB, else ./protostore.sqlite; --db wins", a
     writeStoreDb(`${dir}/protostore.sqlite`);
     writeGoV2(`${dir}/flag.sqlite`);
     const [fromEnv, fromFlag, fallback] = await Promise.all([
-      runCli(["inspect", "--json"], {
+      runCliProcess(["inspect", "--json"], {
         cwd: dir,
         env: { PROTOSTORE_DB: `${dir}/env.sqlite` },
       }),
-      runCli(["inspect", "--json", "--db", `${dir}/flag.sqlite`], {
+      runCliProcess(["inspect", "--json", "--db", `${dir}/flag.sqlite`], {
         cwd: dir,
         env: { PROTOSTORE_DB: `${dir}/env.sqlite` },
       }),
-      runCli(["inspect", "skill", "s2", "--json"], { cwd: dir }),
+      runCliProcess(["inspect", "skill", "s2", "--json"], { cwd: dir }),
     ]);
     assert.equal(cliJson<Overview>(fromEnv).path, `${dir}/env.sqlite`);
     assert.equal(cliJson<Overview>(fromFlag).schemaVersion, 2);

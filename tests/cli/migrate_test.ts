@@ -13,6 +13,7 @@ import {
   cliJson,
   DESCRIPTORS,
   runCli,
+  runCliProcess,
 } from "../helpers/cli.ts";
 import { writeGoDb } from "../helpers/go_store.ts";
 import { exists } from "../helpers/fs.ts";
@@ -83,6 +84,27 @@ Deno.test("the tool's --help and migrate --help print usage and exit 0", async (
   assert.equal(noCommand.code, 2);
   assert.equal(noCommand.stdout, "");
   assert.match(noCommand.stderr, /Usage:/);
+});
+
+// The other CLI tests run `main` in process; this one checks that the real binary exits
+// with the code `main` returns and prints to the real streams.
+Deno.test("cli.ts as a process exits 0 on success, 1 on failure, 2 on usage errors", async () => {
+  await withTempDir(async (dir) => {
+    const [help, migrated, failure, usage, noCommand] = await Promise.all([
+      runCliProcess(["--help"]),
+      runCliProcess(["migrate", "--json", "--db", `${dir}/db.sqlite`]),
+      runCliProcess(["migrate", "--db", dir]),
+      runCliProcess(["migrate", "--bogus"]),
+      runCliProcess([]),
+    ]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^ {2}migrate /m);
+    assert.equal(cliJson<MigrateJson>(migrated).applied.length, 3);
+    assertFailure(failure, 1);
+    assert.match(assertFailure(usage, 2), /--bogus/);
+    assert.equal(noCommand.code, 2);
+    assert.match(noCommand.stderr, /Usage:/);
+  });
 });
 
 Deno.test("usage errors of migrate and the tool exit 2 with one line naming the problem", async () => {
@@ -399,12 +421,12 @@ Deno.test("migrate of a garbage file or a directory fails with one line and leav
 
 Deno.test("migrate uses $PROTOSTORE_DB, else ./protostore.sqlite; --db wins over both", async () => {
   await withTempDir(async (dir) => {
-    const fromEnv = await runCli(["migrate", "--json"], {
+    const fromEnv = await runCliProcess(["migrate", "--json"], {
       cwd: dir,
       env: { PROTOSTORE_DB: `${dir}/env.sqlite` },
     });
     assert.equal(cliJson<MigrateJson>(fromEnv).path, `${dir}/env.sqlite`);
-    const fromFlag = await runCli([
+    const fromFlag = await runCliProcess([
       "migrate",
       "--json",
       "--db",
@@ -414,7 +436,7 @@ Deno.test("migrate uses $PROTOSTORE_DB, else ./protostore.sqlite; --db wins over
       env: { PROTOSTORE_DB: `${dir}/env.sqlite` },
     });
     assert.equal(cliJson<MigrateJson>(fromFlag).applied.length, 3);
-    const fallback = await runCli(["migrate", "--json"], { cwd: dir });
+    const fallback = await runCliProcess(["migrate", "--json"], { cwd: dir });
     assert.equal(cliJson<MigrateJson>(fallback).path, "./protostore.sqlite");
     for (const name of ["env.sqlite", "flag.sqlite", "protostore.sqlite"]) {
       assert.ok(exists(`${dir}/${name}`), `${name} was created`);

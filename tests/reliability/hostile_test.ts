@@ -26,6 +26,7 @@ import { cases, fileDigest, LONG } from "../helpers/reliability_common.ts";
 import { goSchemaSql } from "../helpers/go_store.ts";
 import { Rng } from "../helpers/prng.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
+import { runCli } from "../helpers/cli.ts";
 import { hex, hexText } from "../helpers/reliability_workload.ts";
 
 // --- Fuzzing message decoding through the Store -------------------------------------
@@ -697,25 +698,10 @@ Deno.test("new database files, their -wal and -shm files and new directories are
 
 // --- The CLI on hostile databases -------------------------------------------------------
 
-const CLI = new URL("../../cli.ts", import.meta.url);
-const hasCli = (() => {
-  try {
-    return Deno.statSync(CLI).isFile;
-  } catch {
-    return false;
-  }
-})();
-
-function runCli(args: string[]): { code: number; out: string } {
-  const output = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI.pathname, ...args],
-    env: { NO_COLOR: "1" },
-  }).outputSync();
-  const text = new TextDecoder();
-  return {
-    code: output.code,
-    out: text.decode(output.stdout) + text.decode(output.stderr),
-  };
+/** The CLI run in process; stdout and stderr together (what a terminal would show). */
+async function cli(args: string[]): Promise<{ code: number; out: string }> {
+  const { code, stdout, stderr } = await runCli(args);
+  return { code, out: stdout + stderr };
 }
 
 /** Characters a terminal acts on: C0 (but \n, \t), DEL, C1, bidi overrides and isolates. */
@@ -725,9 +711,8 @@ const RAW_CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
 Deno.test({
   name:
     "the CLI never prints control characters from keys, labels or messages raw (inspect, audit-history, --diff, --json)",
-  ignore: !hasCli,
   fn: () =>
-    withTempDir((dir) => {
+    withTempDir(async (dir) => {
       const path = `${dir}/hostile.sqlite`;
       // Arguments cannot hold NUL; stored text can.
       const evil = "x\x1b[2J\x07\r\x9b31m\u202Eevil\x08\u2066";
@@ -767,7 +752,7 @@ Deno.test({
         ["migrate", "--status"],
       ];
       for (const args of runs) {
-        const { out } = runCli([...args, "--db", path]);
+        const { out } = await cli([...args, "--db", path]);
         const raw = RAW_CONTROL.exec(out);
         assert.equal(
           raw,
@@ -787,16 +772,15 @@ Deno.test({
 Deno.test({
   name:
     "inspecting crafted files stays read-only and reports what is wrong (cli.ts inspect --json, migrate --status)",
-  ignore: !hasCli,
   fn: () =>
-    withTempDir((dir) => {
+    withTempDir(async (dir) => {
       for (const [n, c] of CRAFTS.entries()) {
         const path = `${dir}/crafted-${n}.sqlite`;
         c.make(path);
         const digest = fileDigest(path);
         const files = dirListing(dir);
         for (const args of [["inspect", "--json"], ["migrate", "--status"]]) {
-          const { code, out } = runCli([...args, "--db", path]);
+          const { code, out } = await cli([...args, "--db", path]);
           assert.ok(
             code === 0 || code === 1,
             `${c.name}: ${args[0]} exit ${code}`,
