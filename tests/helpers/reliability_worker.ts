@@ -23,27 +23,16 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
+import { migrate, openStore, type Store } from "../../mod.ts";
 import {
-  importBadgerBackup,
-  migrate,
-  NotFoundError,
-  openStore,
-  type Store,
-} from "../../mod.ts";
-import {
-  applyOp,
   applyWriterOp,
-  batchOps,
-  CRASH_SAVES,
   HOT,
   pairHalves,
-  PROGRESS,
+  runImport,
+  runSaves,
   writerOps,
 } from "./reliability_workload.ts";
 import { exists } from "./fs.ts";
-
-// The clock of crash-test imports, so that their `updated_at` values are repeatable.
-const IMPORT_NOW = new Date("2026-01-25T10:00:00.000Z");
 
 const [mode, ...args] = Deno.args;
 
@@ -70,45 +59,18 @@ async function main(): Promise<void> {
     case "echo":
       print(args.join(" "));
       return;
-    case "saves": {
-      const [path, seed] = args;
-      using store = openStore(path);
-      let start = 0;
-      try {
-        start = Number(
-          store.getResource(SkillSchema, PROGRESS.kind, PROGRESS.id).name,
-        ) + 1;
-      } catch (error) {
-        if (!(error instanceof NotFoundError)) throw error;
-      }
-      print(`ready ${start}`);
-      for (let k = start; k < CRASH_SAVES.batches; k++) {
-        const ops = batchOps(Number(seed), k, CRASH_SAVES);
-        store.transaction(() => {
-          for (const op of ops) applyOp(store, op);
-        });
-        print(`committed ${k}`);
-      }
-      print("done");
+    case "saves":
+      runSaves(args[0], Number(args[1]), print);
       return;
-    }
     case "migrate": {
       print("ready");
       const result = migrate(args[0]);
       print(`result ${JSON.stringify(result)}`);
       return;
     }
-    case "import": {
-      const [path, dump, tempDir] = args;
-      using store = openStore(path);
-      print("ready");
-      const summary = await importBadgerBackup(store, dump, {
-        now: IMPORT_NOW,
-        tempDir,
-      });
-      print(`result ${JSON.stringify(summary)}`);
+    case "import":
+      await runImport(args[0], args[1], args[2], print);
       return;
-    }
     case "writer": {
       const [path, p, n, seed, goFile] = args;
       using store = openStore(path);

@@ -7,7 +7,12 @@
  */
 import { create, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
-import type { Store } from "../../mod.ts";
+import {
+  importBadgerBackup,
+  NotFoundError,
+  openStore,
+  type Store,
+} from "../../mod.ts";
 import { Rng } from "./prng.ts";
 
 /** A Skill message as the workloads write it. */
@@ -528,4 +533,85 @@ export function expectedAfterWriters(
     }
   }
   return { lines: model.lines(true), hot };
+}
+
+/** The clock of crash-test imports, so that their `updated_at` values are repeatable. */
+export const IMPORT_NOW: Date = new Date("2026-01-25T10:00:00.000Z");
+
+/**
+ * Runs the crash-test saves ({@linkcode CRASH_SAVES}) on `path` from where it left off
+ * (its progress marker): prints `ready K`, `committed K` after each commit, and `done`.
+ * The worker runs it in a child to be killed; the crash test runs it in process to
+ * complete a killed database.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runSaves } from "./reliability_workload.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const lines: string[] = [];
+ * runSaves(`${dir}/db.sqlite`, 1, (line) => lines.push(line));
+ * assert.equal(lines[0], "ready 0");
+ * assert.equal(lines.at(-1), "done");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function runSaves(
+  path: string,
+  seed: number,
+  print: (line: string) => void,
+): void {
+  using store = openStore(path);
+  let start = 0;
+  try {
+    start = Number(
+      store.getResource(SkillSchema, PROGRESS.kind, PROGRESS.id).name,
+    ) + 1;
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+  }
+  print(`ready ${start}`);
+  for (let k = start; k < CRASH_SAVES.batches; k++) {
+    const ops = batchOps(seed, k, CRASH_SAVES);
+    store.transaction(() => {
+      for (const op of ops) applyOp(store, op);
+    });
+    print(`committed ${k}`);
+  }
+  print("done");
+}
+
+/**
+ * Imports the Badger dump at `dump` into `path` as the crash test does (clock
+ * {@linkcode IMPORT_NOW}, staging in `tempDir`): prints `ready`, then `result JSON`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runImport } from "./reliability_workload.ts";
+ * import { writeGeneratedDump } from "./badger_writer.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeGeneratedDump(`${dir}/dump.bak`, { keys: 10, seed: 1 });
+ * const lines: string[] = [];
+ * await runImport(`${dir}/db.sqlite`, `${dir}/dump.bak`, dir, (l) => lines.push(l));
+ * assert.equal(lines[0], "ready");
+ * assert.match(lines[1], /^result /);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function runImport(
+  path: string,
+  dump: string,
+  tempDir: string,
+  print: (line: string) => void,
+): Promise<void> {
+  using store = openStore(path);
+  print("ready");
+  const summary = await importBadgerBackup(store, dump, {
+    now: IMPORT_NOW,
+    tempDir,
+  });
+  print(`result ${JSON.stringify(summary)}`);
 }
