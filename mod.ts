@@ -69,9 +69,9 @@ export type { DecodeOptions } from "./src/admin/row_decoder.ts";
 export type { Change } from "./src/decode/diff.ts";
 export type { DecodedWith } from "./src/decode/descriptors.ts";
 export type { MigrationPlan } from "./src/migrate/runner.ts";
-export { importBadgerBackup } from "./src/badger/import.ts";
-export type {
-  ImportBadgerOptions,
-  ImportSummary,
-  InvalidBadgerKey,
-} from "./src/badger/importer.ts";
+export {
+  importBadgerBackup,
+  type ImportBadgerOptions,
+  type ImportSummary,
+  type InvalidBadgerKey,
+} from "./src/badger/mod.ts";

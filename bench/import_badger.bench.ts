@@ -1,5 +1,5 @@
 /**
- * `deno bench` suite for `importBadger` (the CLI's `import-badger`): a generated dump of
+ * `deno bench` suite for `importBadgerBackup` (the CLI's `import-badger`): a generated dump of
  * 100,000 keys (~100-byte values, 5% legacy audit keys, tombstones, older versions)
  * imported into a fresh migrated database per iteration, against a raw one-transaction
  * insert of the same number of resource rows. The full 1,000,000-key comparison with
@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { importBadger } from "../src/badger/importer.ts";
+import { importBadgerBackup } from "../src/badger/import.ts";
 import { openStore, Store } from "../src/store/store.ts";
 import { writeGeneratedDump } from "../tests/helpers/badger_writer.ts";
 import { tempDir } from "./_data.ts";
@@ -58,14 +58,15 @@ Deno.bench({
   },
 });
 Deno.bench({
-  name: `importBadger (${KEYS} keys, ${stats.liveResources} live resources)`,
+  name:
+    `importBadgerBackup (${KEYS} keys, ${stats.liveResources} live resources)`,
   group: "import-badger",
   n: 5,
   warmup: 1,
   async fn(b) {
     const store = freshStore();
     b.start();
-    await importBadger(Store.connectionOf(store), dump, { tempDir: dir.path });
+    await importBadgerBackup(store, dump, { tempDir: dir.path });
     b.end();
     remove(store);
   },

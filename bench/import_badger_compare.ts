@@ -6,7 +6,7 @@
  * (so each peak RSS is its own), alternately:
  * - raw: one transaction of single-row prepared `INSERT INTO resources` for every key of
  *   the dump (same kind/id/value bytes, same order; rows prepared before the clock starts);
- * - import: `importBadger(db, dump)` on a migrated database opened like the Store opens it.
+ * - import: `importBadgerBackup(dbPath, dump)` into a migrated database.
  * Prints medians, the rate ratio (target >= 0.6) and the import's peak RSS (target <= 300 MB).
  *
  * deno run -A bench/import_badger_compare.ts [--keys N] [--rounds N] [--seed N] [--json]
@@ -17,8 +17,8 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { enableWal, openConnection } from "../src/sqlite/connection.ts";
-import { importBadger } from "../src/badger/importer.ts";
-import { readBadgerBackupFile } from "../src/badger/reader.ts";
+import { importBadgerBackup } from "../src/badger/import.ts";
+import { readBadgerBackupFile } from "../src/badger/records.ts";
 import { createMigratedDb } from "../tests/helpers/schema.ts";
 import { writeGeneratedDump } from "../tests/helpers/badger_writer.ts";
 
@@ -87,13 +87,12 @@ async function child(
       dbBytes: Deno.statSync(dbPath).size,
     };
   }
-  const db = openTarget(dbPath);
+  openTarget(dbPath).close();
   const started = performance.now();
-  const summary = await importBadger(db, dump, {
+  const summary = await importBadgerBackup(dbPath, dump, {
     tempDir: join(dbPath, ".."),
   });
   const ms = performance.now() - started;
-  db.close();
   return {
     mode: "import",
     ms,

@@ -1,10 +1,12 @@
 /**
- * An encoder of the `badger backup` format for tests and benchmarks: records of
- * `KVList` protobufs with arbitrary KVs (split versions, unsorted ranges, tombstones,
- * TTLs, big values, unknown fields), and a fast seeded generator of large dumps.
+ * An encoder of the `badger backup` format for tests and benchmarks, on protobuf-es's
+ * `BinaryWriter`: records of `KVList` protobufs with arbitrary KVs (split versions,
+ * unsorted ranges, tombstones, TTLs, big values, unknown fields), and a seeded
+ * generator of large dumps.
  *
  * @module
  */
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { mulberry32 } from "./prng.ts";
 
 /** One KV to encode; absent fields are not written (proto3 defaults). */
@@ -23,131 +25,51 @@ export interface KVInit {
   extra?: Uint8Array;
 }
 
-const encoder = new TextEncoder();
-
-/** A growable byte buffer with protobuf primitives. */
-export class ByteWriter {
-  buf: Uint8Array;
-  len = 0;
-
-  constructor(capacity = 1024) {
-    this.buf = new Uint8Array(capacity);
+/** Appends one KV message's fields (without its own tag/length) to `w`, in field order. */
+export function writeKVFields(w: BinaryWriter, kv: KVInit): BinaryWriter {
+  w.tag(1, WireType.LengthDelimited);
+  if (typeof kv.key === "string") w.string(kv.key);
+  else w.bytes(kv.key);
+  if (kv.value !== undefined && kv.value.length > 0) {
+    w.tag(2, WireType.LengthDelimited);
+    if (typeof kv.value === "string") w.string(kv.value);
+    else w.bytes(kv.value);
   }
-
-  ensure(extra: number): void {
-    if (this.len + extra <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + extra) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
+  const userMeta = kv.userMeta === undefined ? 0 : kv.userMeta;
+  if (userMeta !== null) {
+    w.tag(3, WireType.LengthDelimited).bytes(oneByte(userMeta));
   }
-
-  varint(value: number | bigint): void {
-    this.ensure(10);
-    if (typeof value === "number" && value < 0x80000000) {
-      let v = value;
-      while (v >= 0x80) {
-        this.buf[this.len++] = (v & 0x7f) | 0x80;
-        v >>>= 7;
-      }
-      this.buf[this.len++] = v;
-      return;
-    }
-    let v = BigInt.asUintN(64, BigInt(value));
-    while (v >= 0x80n) {
-      this.buf[this.len++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
-    }
-    this.buf[this.len++] = Number(v);
+  if (kv.version !== 0 && kv.version !== 0n) {
+    w.tag(4, WireType.Varint).uint64(kv.version);
   }
-
-  raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.len);
-    this.len += bytes.length;
+  if (kv.expiresAt !== undefined && kv.expiresAt !== 0 && kv.expiresAt !== 0n) {
+    w.tag(5, WireType.Varint).uint64(kv.expiresAt);
   }
-
-  /** Length-delimited field. */
-  bytesField(field: number, bytes: Uint8Array): void {
-    this.varint((field << 3) | 2);
-    this.varint(bytes.length);
-    this.raw(bytes);
-  }
-
-  /** Length-delimited field from an ASCII/UTF-8 string without a temporary array. */
-  stringField(field: number, text: string): void {
-    this.varint((field << 3) | 2);
-    if (text.length < 128) {
-      // One length byte is reserved; fixed up below if the UTF-8 is longer.
-      this.ensure(1 + text.length * 3);
-      const start = this.len + 1;
-      const { written } = encoder.encodeInto(
-        text,
-        this.buf.subarray(start),
-      );
-      if (written < 128) {
-        this.buf[this.len] = written;
-        this.len = start + written;
-        return;
-      }
-    }
-    const bytes = encoder.encode(text);
-    this.varint(bytes.length);
-    this.raw(bytes);
-  }
-
-  varintField(field: number, value: number | bigint): void {
-    this.varint(field << 3);
-    this.varint(value);
-  }
-
-  bytes(): Uint8Array {
-    return this.buf.subarray(0, this.len);
-  }
+  const meta = kv.meta === undefined ? 0 : kv.meta;
+  if (meta !== null) w.tag(6, WireType.LengthDelimited).bytes(oneByte(meta));
+  if (kv.streamId) w.tag(10, WireType.Varint).uint32(kv.streamId);
+  if (kv.streamDone) w.tag(11, WireType.Varint).bool(true);
+  if (kv.extra) w.raw(kv.extra);
+  return w;
 }
 
 function oneByte(value: number | Uint8Array): Uint8Array {
   return typeof value === "number" ? new Uint8Array([value]) : value;
 }
 
-/**
- * Appends one KV message's fields (without its own tag/length) to `w`, field order as
- * Go's protobuf writes them.
- */
-export function writeKVFields(w: ByteWriter, kv: KVInit): void {
-  if (typeof kv.key === "string") w.stringField(1, kv.key);
-  else w.bytesField(1, kv.key);
-  if (kv.value !== undefined && kv.value.length > 0) {
-    if (typeof kv.value === "string") w.stringField(2, kv.value);
-    else w.bytesField(2, kv.value);
-  }
-  const userMeta = kv.userMeta === undefined ? 0 : kv.userMeta;
-  if (userMeta !== null) w.bytesField(3, oneByte(userMeta));
-  if (kv.version !== 0 && kv.version !== 0n) w.varintField(4, kv.version);
-  if (kv.expiresAt !== undefined && kv.expiresAt !== 0 && kv.expiresAt !== 0n) {
-    w.varintField(5, kv.expiresAt);
-  }
-  const meta = kv.meta === undefined ? 0 : kv.meta;
-  if (meta !== null) w.bytesField(6, oneByte(meta));
-  if (kv.streamId) w.varintField(10, kv.streamId);
-  if (kv.streamDone) w.varintField(11, 1);
-  if (kv.extra) w.raw(kv.extra);
-}
-
 /** Encodes one KV message. */
 export function encodeKV(kv: KVInit): Uint8Array {
-  const w = new ByteWriter();
-  writeKVFields(w, kv);
-  return w.bytes().slice();
+  return writeKVFields(new BinaryWriter(), kv).finish();
 }
 
 /** Encodes a `KVList` body; `extra` raw bytes (unknown fields) are appended. */
 export function encodeKVList(kvs: KVInit[], extra?: Uint8Array): Uint8Array {
-  const w = new ByteWriter();
-  for (const kv of kvs) w.bytesField(1, encodeKV(kv));
+  const w = new BinaryWriter();
+  for (const kv of kvs) {
+    writeKVFields(w.tag(1, WireType.LengthDelimited).fork(), kv).join();
+  }
   if (extra) w.raw(extra);
-  return w.bytes().slice();
+  return w.finish();
 }
 
 /** Prefixes a record body with its 8-byte little-endian length. */
@@ -155,14 +77,9 @@ export function frame(
   body: Uint8Array,
   declaredLength?: number | bigint,
 ): Uint8Array {
-  const out = new Uint8Array(8 + body.length);
-  new DataView(out.buffer).setBigUint64(
-    0,
-    BigInt(declaredLength ?? body.length),
-    true,
-  );
-  out.set(body, 8);
-  return out;
+  // The prefix is a little-endian uint64: what protobuf's fixed64 is.
+  return new BinaryWriter().fixed64(declaredLength ?? body.length).raw(body)
+    .finish();
 }
 
 /** Concatenates byte arrays. */
@@ -279,22 +196,21 @@ export async function writeGeneratedDump(
     create: true,
     truncate: true,
   });
-  const record = new ByteWriter(recordBytes + 64 * 1024);
-  const kv = new ByteWriter(4096);
+  let record = new BinaryWriter();
+  // Bytes written to `record` so far, approximately (the flush point need not be exact).
+  let recordLen = 0;
   const value = new Uint8Array(Math.ceil(valueSize * 1.2) + 8);
   let version = 1;
 
   const flush = async () => {
-    if (record.len === 0) return;
-    const header = new Uint8Array(8);
-    new DataView(header.buffer).setUint32(0, record.len, true);
-    await file.write(header);
+    if (recordLen === 0) return;
+    const framed = frame(record.finish());
     let at = 0;
-    const body = record.bytes();
-    while (at < body.length) at += await file.write(body.subarray(at));
+    while (at < framed.length) at += await file.write(framed.subarray(at));
     stats.records++;
-    stats.bytes += 8 + record.len;
-    record.len = 0;
+    stats.bytes += framed.length;
+    record = new BinaryWriter();
+    recordLen = 0;
   };
 
   const randomValue = (): Uint8Array => {
@@ -316,16 +232,16 @@ export async function writeGeneratedDump(
     ver: number,
     meta: number,
   ) => {
-    kv.len = 0;
-    kv.stringField(1, key);
-    if (val) kv.bytesField(2, val);
-    kv.raw(USER_META_ZERO);
-    kv.varintField(4, ver);
-    kv.raw(meta === 0 ? META_ZERO : META_DELETE);
-    kv.varintField(10, 1);
-    record.bytesField(1, kv.bytes());
+    writeKVFields(record.tag(1, WireType.LengthDelimited).fork(), {
+      key,
+      value: val,
+      version: ver,
+      meta,
+      streamId: 1,
+    }).join();
+    recordLen += key.length + (val?.length ?? 0) + 24;
     stats.kvs++;
-    if (record.len >= recordBytes) await flush();
+    if (recordLen >= recordBytes) await flush();
   };
 
   const uuid = (counter: number): string => {
@@ -400,7 +316,3 @@ export async function writeGeneratedDump(
   }
   return stats;
 }
-
-const USER_META_ZERO = new Uint8Array([(3 << 3) | 2, 1, 0]);
-const META_ZERO = new Uint8Array([(6 << 3) | 2, 1, 0]);
-const META_DELETE = new Uint8Array([(6 << 3) | 2, 1, 1]);
