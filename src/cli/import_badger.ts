@@ -4,10 +4,7 @@
  *
  * @module
  */
-import { importBadgerBackup } from "../badger/import.ts";
-import type { ImportSummary } from "../badger/importer.ts";
-import { migrationStatus } from "../migrate/runner.ts";
-import { openStore, type Store } from "../store/store.ts";
+import { importBadgerBackup, type ImportSummary } from "../badger/mod.ts";
 import { StoreError } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
@@ -18,14 +15,16 @@ const HELP =
   `Usage: deno run -A cli.ts import-badger FILE [--db PATH] [--dry-run] [--json]
 
 Imports a BadgerDB backup (written by \`badger backup --dir DB -f FILE\` or db.Backup in Go,
-Badger v2/v3/v4) into the database, creating and migrating it if needed. For each key only
-its newest version counts; deleted and expired keys are skipped. <kind>/<id> becomes a
-resource (saved in place, its history kept); <kind>/<kind>_audit/<resourceId>/<unixNanos>
-becomes an audit snapshot archived at that time (kept as an orphan when its resource does
-not exist). Keys that cannot be mapped are listed on stderr by their hex bytes.
+Badger v2/v3/v4) into the database, creating and migrating it if needed, in the same
+transaction as the import. For each key only its newest version counts; deleted and
+expired keys are skipped. <kind>/<id> becomes a resource (saved in place, its history
+kept); <kind>/<kind>_audit/<resourceId>/<unixNanos> becomes an audit snapshot archived at
+that time (kept as an orphan when its resource does not exist). Keys that cannot be mapped are listed on stderr by their hex bytes.
 
-All or nothing: a truncated or corrupt dump is an error naming the byte offset, and the
-database stays as it was. Importing the same dump twice changes nothing the second time.
+All or nothing: the whole dump is read and checked first; a truncated or undecodable dump
+is an error naming the byte offset, and the database stays byte for byte as it was (a
+missing one is not created). Badger's format has no checksum: damage that still decodes
+is imported as it is. Importing the same dump twice changes nothing the second time.
 
 Options:
   --db PATH    database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
@@ -46,11 +45,10 @@ export const importBadgerCommand: Command = {
     const path = dbPath(values.db, output);
     const progress = output.errIsTerminal ? progressBar(output) : undefined;
     const dryRun = values["dry-run"] ?? false;
-    requireDump(file); // before the database is created or migrated
-    using target = dryRun ? dryRunTarget(path) : closing(openStore(path));
+    requireDump(file);
     let summary: ImportSummary;
     try {
-      summary = await importBadgerBackup(target.store, file, {
+      summary = await importBadgerBackup(path, file, {
         dryRun,
         onProgress: progress?.update,
         onInvalidKey: (key) =>
@@ -83,33 +81,6 @@ function requireDump(file: string): void {
       }`,
     );
   }
-}
-
-function closing(store: Store): { store: Store } & Disposable {
-  return { store, [Symbol.dispose]: () => store.close() };
-}
-
-/**
- * Where a dry run reads: the database itself, read-only, when it is current; otherwise
- * (missing, or migrations pending) an empty migrated database in a temp directory, so
- * the dump is still read and validated in full and nothing is created at `path`.
- */
-function dryRunTarget(path: string): { store: Store } & Disposable {
-  const status = migrationStatus(path);
-  if (
-    status.exists && status.pending.length === 0 && status.problems.length === 0
-  ) {
-    return closing(openStore(path, { readOnly: true }));
-  }
-  const dir = Deno.makeTempDirSync({ prefix: "protostore-dry-run-" });
-  const store = openStore(`${dir}/db.sqlite`);
-  return {
-    store,
-    [Symbol.dispose]() {
-      store.close();
-      Deno.removeSync(dir, { recursive: true });
-    },
-  };
 }
 
 function renderSummary(s: ImportSummary, path: string, output: Output): string {

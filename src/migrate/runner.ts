@@ -240,12 +240,7 @@ export function applyMigrations(
           db.exec("COMMIT");
           continue;
         }
-        ensureSchemaVersionTable(db, migrations);
-        db.exec(file.sql);
-        if (file.foreignKeysOff) checkForeignKeys(db, file);
-        db.prepare(
-          "INSERT INTO schema_version (version, applied_at, name, checksum) VALUES (?, ?, ?, ?)",
-        ).run(file.version, new Date().toISOString(), file.name, file.checksum);
+        applyFile(db, file, migrations);
         db.exec("COMMIT");
         done.push({
           version: file.version,
@@ -267,6 +262,111 @@ export function applyMigrations(
     }
   }
   return done;
+}
+
+/** One file and its `schema_version` row, inside the caller's transaction. */
+function applyFile(
+  db: DatabaseSync,
+  file: Migration,
+  migrations: readonly Migration[],
+): void {
+  ensureSchemaVersionTable(db, migrations);
+  db.exec(file.sql);
+  if (file.foreignKeysOff) checkForeignKeys(db, file);
+  db.prepare(
+    "INSERT INTO schema_version (version, applied_at, name, checksum) VALUES (?, ?, ?, ?)",
+  ).run(file.version, new Date().toISOString(), file.name, file.checksum);
+}
+
+/** Options of {@linkcode migrateWith}. */
+export interface MigrateWithOptions {
+  /** Roll the transaction back after `work` instead of committing (a dry run). */
+  rollback?: boolean;
+}
+
+/**
+ * Applies every pending migration and runs `work` in one `BEGIN IMMEDIATE` transaction,
+ * so that a caller's write and the migrations it needs commit together or not at all
+ * (`import-badger` into a missing or older file). Refusals throw
+ * {@linkcode MigrationError} before any write. When a pending file asks for foreign keys
+ * off, they are off for the whole transaction (they cannot change inside one) and
+ * `PRAGMA foreign_key_check` runs before the commit. The connection must not be in a
+ * transaction; WAL is not switched on (do that after, as `prepareDatabase` would).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openConnection } from "../sqlite/connection.ts";
+ * import { migrateWith } from "./runner.ts";
+ *
+ * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
+ * const { applied } = migrateWith(db, () => {
+ *   db.prepare("INSERT INTO resources (kind, id, data, updated_at) VALUES ('a', '1', x'', '')").run();
+ * });
+ * assert.equal(applied.length, 3);
+ * db.close();
+ * ```
+ */
+export function migrateWith<T>(
+  db: DatabaseSync,
+  work: (applied: readonly PendingMigration[]) => T,
+  options: MigrateWithOptions = {},
+): { applied: PendingMigration[]; result: T } {
+  if (db.isTransaction) {
+    throw new StoreError(
+      "migrateWith cannot run inside an open transaction: it runs its own",
+    );
+  }
+  const before = planMigrations(db);
+  refuseProblems(before);
+  const pendingFiles = (plan: MigrationPlan) =>
+    MIGRATIONS.filter((m) => plan.pending.some((p) => p.version === m.version));
+  const foreignKeysOff = pendingFiles(before).some((m) => m.foreignKeysOff);
+  if (foreignKeysOff) db.exec("PRAGMA foreign_keys = OFF");
+  try {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      // Re-read under the write lock: another process may have migrated meanwhile.
+      const plan = planMigrations(db);
+      refuseProblems(plan);
+      const applied: PendingMigration[] = [];
+      for (const file of pendingFiles(plan)) {
+        try {
+          applyFile(db, file, MIGRATIONS);
+        } catch (error) {
+          if (error instanceof StoreError) throw error;
+          throw new MigrationError(
+            `migration ${file.name} failed, nothing was changed: ${
+              messageOf(error)
+            }`,
+            { cause: error, file: file.name },
+          );
+        }
+        applied.push({
+          version: file.version,
+          name: file.name,
+          checksum: file.checksum,
+        });
+      }
+      if (applied.length > 0) refuseProblems(planMigrations(db));
+      const result = work(applied);
+      if (foreignKeysOff) {
+        const violations = db.prepare("PRAGMA foreign_key_check").all();
+        if (violations.length > 0) {
+          throw new MigrationError(
+            `${violations.length} row(s) would violate foreign keys; rolled back, nothing changed`,
+          );
+        }
+      }
+      db.exec(options.rollback ? "ROLLBACK" : "COMMIT");
+      return { applied, result };
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
+  } finally {
+    if (foreignKeysOff) db.exec("PRAGMA foreign_keys = ON");
+  }
 }
 
 /** What {@linkcode prepareDatabase} should do. */

@@ -3,6 +3,8 @@ import { DatabaseSync } from "node:sqlite";
 import { assertFailure, cliJson, runCli } from "../helpers/cli.ts";
 import { encodeBackup, frame } from "../helpers/badger_writer.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
+import { writeGoDb } from "../helpers/go_store.ts";
+import { migrationStatus } from "../../src/migrate/runner.ts";
 import type { ImportSummary } from "../../mod.ts";
 
 const FIXTURE =
@@ -134,6 +136,31 @@ Deno.test("import-badger of a truncated dump fails with the byte offset and leav
     assert.match(line, new RegExp(`offset ${good.length}\\b`));
     assert.deepEqual(Deno.readFileSync(path), before);
     assert.equal(counts(path).resources, 19);
+  });
+});
+
+Deno.test("import-badger of a truncated dump leaves a Go v2 file byte-identical and creates no new one", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/go.sqlite`;
+    writeGoDb(path, { version: 2 });
+    const before = Deno.readFileSync(path);
+    const good = encodeBackup([[{ key: "agent/zz", value: "x", version: 1 }]]);
+    const dump = `${dir}/broken.bak`;
+    Deno.writeFileSync(
+      dump,
+      new Uint8Array([...good, ...frame(new Uint8Array(4), 40)]),
+    );
+    assertFailure(await runCli(["import-badger", dump, "--db", path]), 1);
+    assert.deepEqual(Deno.readFileSync(path), before);
+    assert.equal(migrationStatus(path).schemaVersion, 2);
+    assertFailure(
+      await runCli(["import-badger", dump, "--db", `${dir}/new/db.sqlite`]),
+      1,
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      ["broken.bak", "go.sqlite"],
+    );
   });
 });
 
