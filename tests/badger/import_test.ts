@@ -141,3 +141,32 @@ Deno.test("an import into a new path creates an owner-only, migrated database", 
     assert.equal(migrationStatus(path).pending.length, 0);
   });
 });
+
+Deno.test("a dump damaged in a way that still decodes imports without an error (no checksum)", async () => {
+  await withTempDir(async (dir) => {
+    const dump = encodeBackup([[{
+      key: "agent/a1",
+      value: "good",
+      version: 1,
+    }]]);
+    // Badger's format has no checksum: a flipped bit inside a value is undetectable.
+    const at = dump.lastIndexOf(0x67); // the "g" of "good"
+    dump[at] ^= 0x01;
+    const path = `${dir}/db.sqlite`;
+    const summary = await importBadgerBackup(
+      path,
+      ReadableStream.from([dump]),
+      {
+        tempDir: dir,
+      },
+    );
+    assert.equal(summary.resources, 1);
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      const row = db.prepare("SELECT data FROM resources").get()!;
+      assert.equal(new TextDecoder().decode(row.data as Uint8Array), "food");
+    } finally {
+      db.close();
+    }
+  });
+});
