@@ -342,7 +342,8 @@ export class CompactedError extends StoreError {
 
 /**
  * `"kind"/"id"` for messages: JSON-quoted, so slashes, quotes and control characters in
- * either cannot make the message ambiguous.
+ * either cannot make the message ambiguous. Without an id (an operation on a whole
+ * kind): `kind "kind"`.
  *
  * @example
  * ```ts
@@ -350,10 +351,29 @@ export class CompactedError extends StoreError {
  * import { describeResource } from "./errors.ts";
  *
  * assert.equal(describeResource("skill", "a/b"), '"skill"/"a/b"');
+ * assert.equal(describeResource("skill"), 'kind "skill"');
  * ```
  */
-export function describeResource(kind: string, id: string): string {
-  return `${JSON.stringify(kind)}/${JSON.stringify(id)}`;
+export function describeResource(kind: string, id?: string): string {
+  return id === undefined
+    ? `kind ${JSON.stringify(kind)}`
+    : `${JSON.stringify(kind)}/${JSON.stringify(id)}`;
+}
+
+/**
+ * The message of an unknown thrown value, for wrapping into a {@linkcode StoreError}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { messageOf } from "./errors.ts";
+ *
+ * assert.equal(messageOf(new Error("boom")), "boom");
+ * assert.equal(messageOf("text"), "text");
+ * ```
+ */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function describeLookup(lookup: AuditLookup): string {

@@ -13,7 +13,12 @@ import {
   wholeText,
 } from "../sqlite/connection.ts";
 import { type Change, diffJson } from "../decode/diff.ts";
-import { AuditNotFoundError, NotFoundError, StoreError } from "../errors.ts";
+import {
+  AuditNotFoundError,
+  describeResource,
+  NotFoundError,
+  StoreError,
+} from "../errors.ts";
 import { type InspectedResource, readResource, toBytes } from "./inspect.ts";
 import { parseSqliteTime } from "../migrate/runner.ts";
 import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
@@ -151,8 +156,8 @@ export function auditSnapshot(
       kind,
       id,
       { auditId },
-      `snapshot ${auditId} is not in the history of ${JSON.stringify(kind)}/${
-        JSON.stringify(id)
+      `snapshot ${auditId} is not in the history of ${
+        describeResource(kind, id)
       }`,
     );
   } finally {
@@ -234,9 +239,7 @@ function openHistory(
     throw new NotFoundError(
       kind,
       id,
-      `resource ${JSON.stringify(kind)}/${
-        JSON.stringify(id)
-      } does not exist in ${path}`,
+      `resource ${describeResource(kind, id)} does not exist in ${path}`,
     );
   }
   const total = source?.n ?? 0;

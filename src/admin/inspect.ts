@@ -13,7 +13,7 @@ import {
   tableColumns,
   wholeText,
 } from "../sqlite/connection.ts";
-import { NotFoundError } from "../errors.ts";
+import { describeResource, NotFoundError } from "../errors.ts";
 import {
   type AppliedMigration,
   parseSqliteTime,
@@ -195,9 +195,7 @@ export function inspectResource(
       throw new NotFoundError(
         kind,
         id,
-        `resource ${JSON.stringify(kind)}/${
-          JSON.stringify(id)
-        } does not exist in ${path}`,
+        `resource ${describeResource(kind, id)} does not exist in ${path}`,
       );
     }
     return resource;

@@ -5,6 +5,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { messageOf } from "../errors.ts";
 import { type Output, UsageError } from "./output.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -27,11 +28,17 @@ export function parse<O extends Options>(
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
     throw new UsageError(
-      error instanceof Error ? error.message : String(error),
+      messageOf(error),
       command,
     );
   }
 }
+
+const DEFAULT_DB = "./protostore.sqlite";
+
+/** The `--db PATH` line of every help text, after the option name. */
+export const DB_OPTION_HELP =
+  `database file (default: $PROTOSTORE_DB, else ${DEFAULT_DB})`;
 
 /** The database path: `--db`, else `$PROTOSTORE_DB`, else `./protostore.sqlite`. */
 export function dbPath(flag: string | undefined, output: Output): string {
@@ -40,7 +47,7 @@ export function dbPath(flag: string | undefined, output: Output): string {
     return flag;
   }
   const fromEnv = output.env("PROTOSTORE_DB");
-  return fromEnv ? fromEnv : "./protostore.sqlite";
+  return fromEnv ? fromEnv : DEFAULT_DB;
 }
 
 /** Fails with a usage error when the command got more or fewer positionals than allowed. */

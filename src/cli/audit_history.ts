@@ -12,14 +12,20 @@ import {
   type HistoryEntry,
 } from "../admin/history.ts";
 import { escapeControl } from "../decode/text.ts";
-import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import {
+  COMMON_OPTIONS,
+  DB_OPTION_HELP,
+  dbPath,
+  parse,
+  positionals,
+} from "./args.ts";
 import {
   DECODE_HELP,
   DECODE_OPTIONS,
   decodedWithLabel,
   decodeOptions,
 } from "./decode_flags.ts";
-import type { Command } from "./main.ts";
+import type { Command } from "./command.ts";
 import {
   bold,
   dim,
@@ -41,7 +47,7 @@ hash (shortened), tag, size — under the live resource's current state. Snapsho
 deleted resource that were kept as orphans are listed too, marked as such.
 
 Options:
-  --db PATH            database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --db PATH            ${DB_OPTION_HELP}
   --json               print a JSON array of the snapshots, newest first
   --limit N            at most N snapshots (the newest)
   --diff               field-level changes of each snapshot against the one before it,

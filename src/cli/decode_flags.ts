@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { StoreError } from "../errors.ts";
+import { messageOf, StoreError } from "../errors.ts";
 import type { DecodeOptions } from "../admin/row_decoder.ts";
 import { UsageError } from "./output.ts";
 
@@ -50,9 +50,7 @@ export function decodeOptions(
       descriptorSet = Deno.readFileSync(values.descriptors);
     } catch (error) {
       throw new StoreError(
-        `cannot read descriptors ${values.descriptors}: ${
-          error instanceof Error ? error.message : error
-        }`,
+        `cannot read descriptors ${values.descriptors}: ${messageOf(error)}`,
       );
     }
   }

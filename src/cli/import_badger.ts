@@ -5,10 +5,16 @@
  * @module
  */
 import { importBadgerBackup, type ImportSummary } from "../badger/mod.ts";
-import { StoreError } from "../errors.ts";
+import { messageOf, StoreError } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
-import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
-import type { Command } from "./main.ts";
+import {
+  COMMON_OPTIONS,
+  DB_OPTION_HELP,
+  dbPath,
+  parse,
+  positionals,
+} from "./args.ts";
+import type { Command } from "./command.ts";
 import { fields, formatBytes, type Output, toJsonText } from "./output.ts";
 
 const HELP =
@@ -27,7 +33,7 @@ missing one is not created). Badger's format has no checksum: damage that still 
 is imported as it is. Importing the same dump twice changes nothing the second time.
 
 Options:
-  --db PATH    database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --db PATH    ${DB_OPTION_HELP}
   --dry-run    read and validate the whole dump and print the summary; write nothing
   --json       print the summary as one JSON document
 `;
@@ -76,9 +82,7 @@ function requireDump(file: string): void {
   } catch (error) {
     if (error instanceof StoreError) throw error;
     throw new StoreError(
-      `cannot read the dump ${file}: ${
-        error instanceof Error ? error.message : error
-      }`,
+      `cannot read the dump ${file}: ${messageOf(error)}`,
     );
   }
 }

@@ -5,23 +5,15 @@
  *
  * @module
  */
-import { StoreError } from "../errors.ts";
+import { messageOf, StoreError } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
 import { type Output, processOutput, UsageError } from "./output.ts";
 import { auditHistoryCommand } from "./audit_history.ts";
 import { importBadgerCommand } from "./import_badger.ts";
 import { inspectCommand } from "./inspect.ts";
 import { migrateCommand } from "./migrate.ts";
-
-/** A CLI command: its one-line summary, its help text, and what it does. */
-export interface Command {
-  /** One line for the tool's help. */
-  summary: string;
-  /** The full `--help` text. */
-  help: string;
-  /** Runs with the arguments after the command name; returns the exit code. */
-  run(args: string[], output: Output): Promise<number> | number;
-}
+import type { Command } from "./command.ts";
+import { DB_OPTION_HELP } from "./args.ts";
 
 const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,
@@ -42,7 +34,7 @@ ${
 }
 
 Options common to every command:
-  --db PATH      database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --db PATH      ${DB_OPTION_HELP}
   --json         print one JSON document on stdout
   --debug        on failure, print the stack trace
   -h, --help     show help (also after a command: cli.ts inspect --help)
@@ -109,7 +101,7 @@ function report(
     output.err(`protostore: ${escapeControl(message)} (see ${hint})\n`);
     return 2;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   const known = error instanceof StoreError;
   const line = known ? message : `unexpected error: ${message}`;
   // One line: multi-line messages (e.g. from SQLite) are folded.

@@ -20,12 +20,8 @@ import {
 } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { createHash } from "node:crypto";
-import { StoreError } from "../errors.ts";
+import { messageOf, StoreError } from "../errors.ts";
 import { decodeWire, wireToJson } from "./wire.ts";
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * Builds a registry of all types in a serialized `google.protobuf.FileDescriptorSet`
@@ -59,7 +55,7 @@ export function registryFromDescriptorSet(bytes: Uint8Array): FileRegistry {
   } catch (error) {
     throw new StoreError(
       `Cannot read the descriptor set (${bytes.length} bytes) as a google.protobuf.FileDescriptorSet: ${
-        errorText(error)
+        messageOf(error)
       }. Build one with \`buf build -o FILE\` or \`protoc --include_imports --descriptor_set_out=FILE\`.`,
       { cause: error },
     );
@@ -69,7 +65,7 @@ export function registryFromDescriptorSet(bytes: Uint8Array): FileRegistry {
   } catch (error) {
     throw new StoreError(
       `Cannot use the descriptor set (${set.file.length} files): ${
-        errorText(error)
+        messageOf(error)
       }. It must contain every imported file; build it with \`buf build -o FILE\` or \`protoc --include_imports\`.`,
       { cause: error },
     );
@@ -143,7 +139,7 @@ export function decodeMessageToJson(
   } catch (error) {
     throw new StoreError(
       `Cannot decode ${bytes.length} bytes as ${desc.typeName}: ${
-        errorText(error)
+        messageOf(error)
       }. The data is of another type, or corrupt.`,
       { cause: error },
     );
@@ -342,7 +338,7 @@ export function decodeBlob(
   let reason: string | undefined;
   const failed = (what: string, error: unknown) => {
     // one line per blob in listings: sentences joined by "; "
-    const text = `${what}: ${errorText(error).replace(/\.$/, "")}`;
+    const text = `${what}: ${messageOf(error).replace(/\.$/, "")}`;
     reason = reason === undefined ? text : `${reason}; ${text}`;
   };
   const { stored, descriptors } = sources;

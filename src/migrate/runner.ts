@@ -8,11 +8,10 @@
 import type { DatabaseSync } from "node:sqlite";
 import {
   enableWal,
-  messageOf,
   openConnection,
   tableColumns,
 } from "../sqlite/connection.ts";
-import { MigrationError, StoreError } from "../errors.ts";
+import { messageOf, MigrationError, StoreError } from "../errors.ts";
 import { type Migration, MIGRATIONS } from "./files.ts";
 
 /** A row of `schema_version`. */

@@ -7,7 +7,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { StoreError } from "../errors.ts";
+import { messageOf, StoreError } from "../errors.ts";
 
 /** How {@linkcode openConnection} opens a database file. */
 export interface ConnectionOptions {
@@ -152,21 +152,6 @@ export function enableWal(db: DatabaseSync): void {
 }
 
 /**
- * The message of an unknown thrown value, for wrapping into a {@linkcode StoreError}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { messageOf } from "./connection.ts";
- *
- * assert(messageOf(new Error("boom")) === "boom");
- * ```
- */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/**
  * Opens a WAL database that SQLite cannot read normally because its `-shm` file cannot
  * be created (read-only directory), as `immutable`: read-only, no locks, no -shm.
  * Only when no `-wal` file with changes exists, as those would be ignored; then null is
@@ -209,6 +194,9 @@ function openImmutable(
     return null;
   }
 }
+
+// src/badger/reader.ts still imports it from here until its rewrite lands.
+export { messageOf } from "../errors.ts";
 
 function requireFile(path: string): void {
   try {

@@ -13,7 +13,6 @@ import {
 } from "@bufbuild/protobuf";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import {
-  messageOf,
   openConnection,
   readText,
   returnArrays,
@@ -21,6 +20,8 @@ import {
 } from "../sqlite/connection.ts";
 import {
   AuditNotFoundError,
+  describeResource,
+  messageOf,
   NotFoundError,
   StoreClosedError,
   StoreError,
@@ -465,7 +466,7 @@ export class Store implements Disposable {
           kind,
           resourceId,
           `cannot archive a snapshot of resource ${
-            describe(kind, resourceId)
+            describeResource(kind, resourceId)
           }: ` +
             "it does not exist (save the resource first)",
         );
@@ -771,9 +772,9 @@ export class Store implements Disposable {
         kind,
         resourceId,
         label === "tag" ? { tag: value } : { versionHash: value },
-        `no snapshot of resource ${describe(kind, resourceId)} has ${label} ${
-          JSON.stringify(value)
-        }`,
+        `no snapshot of resource ${
+          describeResource(kind, resourceId)
+        } has ${label} ${JSON.stringify(value)}`,
       );
     }
     return decode(schema, row.data, kind, resourceId);
@@ -805,14 +806,14 @@ export class Store implements Disposable {
     if (this.#readOnly) {
       throw new StoreError(
         `${op} of ${
-          describe(kind, id)
+          describeResource(kind, id)
         }: the store for ${this.path} was opened read-only`,
       );
     }
     if (this.#depth > 0 && !db.isTransaction) {
       throw new StoreError(
         `${op} of ${
-          describe(kind, id)
+          describeResource(kind, id)
         }: SQLite already rolled back the enclosing ` +
           "transaction after an earlier error; let transaction() end and retry",
       );
@@ -890,12 +891,6 @@ function readLabel(value: string | Uint8Array | null): string | undefined {
   return readText(value) || undefined;
 }
 
-function describe(kind: string, id: string | undefined): string {
-  return id === undefined
-    ? `kind ${JSON.stringify(kind)}`
-    : `${JSON.stringify(kind)}/${JSON.stringify(id)}`;
-}
-
 function encode<D extends DescMessage>(
   schema: D,
   message: MessageShape<D>,
@@ -906,7 +901,7 @@ function encode<D extends DescMessage>(
     return toBinary(schema, message);
   } catch (error) {
     throw new StoreError(
-      `cannot encode ${describe(kind, id)} as ${schema?.typeName}: ${
+      `cannot encode ${describeResource(kind, id)} as ${schema?.typeName}: ${
         messageOf(error)
       }`,
       { cause: error },
@@ -923,7 +918,7 @@ function decode<D extends DescMessage>(
   // The column is not STRICT: a row written with raw SQL can hold text or a number.
   if (!(data instanceof Uint8Array)) {
     throw new StoreError(
-      `the stored value of ${describe(kind, id)} is ${
+      `the stored value of ${describeResource(kind, id)} is ${
         typeof data === "string" ? "text" : data === null ? "NULL" : "a number"
       }, not bytes: the row was not written by protostore (see \`protostore inspect\`)`,
     );
@@ -933,7 +928,7 @@ function decode<D extends DescMessage>(
   } catch (error) {
     throw new StoreError(
       `stored bytes of ${
-        describe(kind, id)
+        describeResource(kind, id)
       } do not decode as ${schema.typeName}: ` +
         `${
           messageOf(error)
@@ -964,7 +959,7 @@ function failure(
       ? ": the store was opened read-only"
       : ": the database file or its directory is not writable";
   }
-  const target = kind === undefined ? "" : ` of ${describe(kind, id)}`;
+  const target = kind === undefined ? "" : ` of ${describeResource(kind, id)}`;
   return new StoreError(`${op}${target} failed: ${reason}${hint}`, {
     cause: error,
   });
