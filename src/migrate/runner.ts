@@ -12,6 +12,7 @@ import {
   tableColumns,
 } from "../sqlite/connection.ts";
 import { messageOf, MigrationError, StoreError } from "../errors.ts";
+import { sqliteErrorCode } from "../sqlite/errors.ts";
 import { type Migration, MIGRATIONS } from "./files.ts";
 
 /** A row of `schema_version`. */
@@ -253,7 +254,7 @@ export function applyMigrations(
           `migration ${file.name} failed and was rolled back: ${
             messageOf(error)
           }`,
-          { cause: error },
+          { cause: error, file: file.name, code: sqliteErrorCode(error) },
         );
       }
     } finally {
@@ -634,6 +635,7 @@ function checkForeignKeys(db: DatabaseSync, file: Migration): void {
     throw new MigrationError(
       `migration ${file.name} would leave ${violations.length} row(s) violating foreign keys ` +
         `(first: ${first.table} -> ${first.parent}); rolled back, nothing changed`,
+      { file: file.name },
     );
   }
 }

@@ -8,6 +8,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { messageOf, StoreError } from "../errors.ts";
+import { failureHint, sqliteErrorCode, sqliteFailure } from "./errors.ts";
 
 /** How {@linkcode openConnection} opens a database file. */
 export interface ConnectionOptions {
@@ -62,9 +63,10 @@ export function openConnection(
       enableForeignKeyConstraints: true,
     });
   } catch (error) {
-    throw new StoreError(`cannot open database ${path}: ${messageOf(error)}`, {
-      cause: error,
-    });
+    throw sqliteFailure(
+      `cannot open database ${path}: ${messageOf(error)}`,
+      error,
+    );
   }
   try {
     // The first read of the schema is what fails on a file that is not SQLite.
@@ -72,17 +74,18 @@ export function openConnection(
   } catch (error) {
     db.close();
     const reason = messageOf(error);
+    const code = sqliteErrorCode(error);
     // A WAL database needs its -shm index file; in a directory we cannot write, SQLite
     // cannot create it and refuses even to read.
-    const immutable = /readonly|read-only|unable to open/i.test(reason)
+    const immutable = code === "read_only" || code === "cant_open"
       ? openImmutable(path, busyTimeoutMs)
       : null;
     if (immutable === null) {
-      throw new StoreError(
-        /not a database|malformed/i.test(reason)
+      throw sqliteFailure(
+        code === "corrupt"
           ? `${path} is not a SQLite database (${reason})`
           : `cannot read database ${path}: ${reason}`,
-        { cause: error },
+        error,
       );
     }
     db = immutable;
@@ -134,16 +137,14 @@ export function enableWal(db: DatabaseSync): void {
       db.exec("PRAGMA journal_mode = WAL");
       return;
     } catch (error) {
-      const reason = messageOf(error);
+      const code = sqliteErrorCode(error);
       // A file or directory we cannot write: stay as is; every write says why it fails.
-      if (/readonly|read-only/i.test(reason)) return;
-      if (!/locked|busy/i.test(reason) || Date.now() >= deadline) {
-        throw new StoreError(
-          `cannot switch the database to WAL mode: ${reason}` +
-            (/locked|busy/i.test(reason)
-              ? ": another process held it longer than the busy timeout; retry"
-              : ""),
-          { cause: error },
+      if (code === "read_only") return;
+      if (code !== "busy" || Date.now() >= deadline) {
+        throw sqliteFailure(
+          `cannot switch the database to WAL mode: ${messageOf(error)}` +
+            failureHint(code),
+          error,
         );
       }
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);

@@ -18,6 +18,7 @@ import {
   returnArrays,
   wholeText,
 } from "../sqlite/connection.ts";
+import { failureHint, sqliteErrorCode } from "../sqlite/errors.ts";
 import {
   AuditNotFoundError,
   describeResource,
@@ -808,6 +809,7 @@ export class Store implements Disposable {
         `${op} of ${
           describeResource(kind, id)
         }: the store for ${this.path} was opened read-only`,
+        { code: "read_only" },
       );
     }
     if (this.#depth > 0 && !db.isTransaction) {
@@ -946,22 +948,14 @@ function failure(
   readOnly: boolean,
 ): StoreError {
   if (error instanceof StoreError) return error;
-  const reason = messageOf(error);
-  let hint = "";
-  if (/database is locked|busy/i.test(reason)) {
-    hint =
-      ": another process held the lock longer than the busy timeout; retry or raise " +
-      "busyTimeoutMs";
-  } else if (/disk is full|database or disk is full/i.test(reason)) {
-    hint = ": free disk space and retry; nothing was written";
-  } else if (/readonly|read-only/i.test(reason)) {
-    hint = readOnly
-      ? ": the store was opened read-only"
-      : ": the database file or its directory is not writable";
-  }
+  const code = sqliteErrorCode(error);
+  const hint = code === "read_only" && readOnly
+    ? ": the store was opened read-only"
+    : failureHint(code);
   const target = kind === undefined ? "" : ` of ${describeResource(kind, id)}`;
-  return new StoreError(`${op}${target} failed: ${reason}${hint}`, {
+  return new StoreError(`${op}${target} failed: ${messageOf(error)}${hint}`, {
     cause: error,
+    code,
   });
 }
 

@@ -45,6 +45,7 @@ function outcome(error: unknown): Record<string, unknown> {
     ok: false,
     name: (error as Error)?.name,
     message: (error as Error)?.message,
+    code: (error as { code?: string })?.code,
   };
 }
 
