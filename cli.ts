@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { main } from "./src/cli/main.ts";
+import { main } from "./src/cli/mod.ts";
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));

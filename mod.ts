@@ -17,6 +17,11 @@
  * assert(store.listAuditHistory(StructSchema, "agent", "a1").length === 1);
  * ```
  *
+ * The library is grouped by subsystem, each folder with a `mod.ts` saying what it owns:
+ * `src/store/` (the Store), `src/migrate/` (schema migrations), `src/admin/` (read-only
+ * inspection and history), `src/badger/` (BadgerDB import), `src/decode/` (decoding
+ * stored bytes), `src/sqlite/` (connections), `src/errors.ts` (error classes).
+ *
  * @module
  */
 export {
@@ -26,7 +31,7 @@ export {
   type OpenOptions,
   openStore,
   Store,
-} from "./src/store/store.ts";
+} from "./src/store/mod.ts";
 export {
   type AuditLookup,
   AuditNotFoundError,
@@ -47,28 +52,25 @@ export {
   migrate,
   type MigrateOptions,
   type MigrateResult,
+  type MigrationPlan,
   type MigrationStatus,
   migrationStatus,
   type PendingMigration,
-} from "./src/migrate/runner.ts";
-export {
-  type DatabaseOverview,
-  inspectDatabase,
-  type InspectedResource,
-  inspectResource,
-  type KindSummary,
-} from "./src/admin/inspect.ts";
+} from "./src/migrate/mod.ts";
 export {
   type AuditHistory,
   auditHistory,
   auditSnapshot,
+  type DatabaseOverview,
+  type DecodeOptions,
   type HistoryEntry,
   type HistoryOptions,
-} from "./src/admin/history.ts";
-export type { DecodeOptions } from "./src/admin/row_decoder.ts";
-export type { Change } from "./src/decode/diff.ts";
-export type { DecodedWith } from "./src/decode/descriptors.ts";
-export type { MigrationPlan } from "./src/migrate/runner.ts";
+  inspectDatabase,
+  type InspectedResource,
+  inspectResource,
+  type KindSummary,
+} from "./src/admin/mod.ts";
+export type { Change, DecodedWith } from "./src/decode/mod.ts";
 export {
   importBadgerBackup,
   type ImportBadgerOptions,

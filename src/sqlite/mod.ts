@@ -1,0 +1,22 @@
+/**
+ * SQLite access, the bottom layer above `src/errors.ts`. The only folder that opens
+ * `node:sqlite`: store connections with their pragmas, read-only and owner-only file
+ * handling (`connection.ts`), private scratch files (`scratch.ts`), and the one
+ * classifier of SQLite failures into `StoreError.code` (`errors.ts`).
+ *
+ * May import: `src/errors.ts`. Used by every folder that reads or writes a database.
+ *
+ * @module
+ */
+export {
+  type ConnectionOptions,
+  DEFAULT_BUSY_TIMEOUT_MS,
+  enableWal,
+  openConnection,
+  readText,
+  returnArrays,
+  tableColumns,
+  wholeText,
+} from "./connection.ts";
+export { failureHint, sqliteErrorCode, sqliteFailure } from "./errors.ts";
+export { openScratchDatabase } from "./scratch.ts";

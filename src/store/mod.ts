@@ -1,0 +1,19 @@
+/**
+ * The Store: protobuf resources keyed by (kind, id), their audit history, and the SQL
+ * of those tables (`store.ts`); the message types recorded once per database
+ * (`schemas.ts`).
+ *
+ * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/decode/`. Used by
+ * admin, badger and cli, never the other way round.
+ *
+ * @module
+ */
+export {
+  type AuditEntry,
+  type AuditEntryInfo,
+  type AuditMeta,
+  type OpenOptions,
+  openStore,
+  Store,
+} from "./store.ts";
+export { descriptorSetOf, SchemaIds } from "./schemas.ts";
