@@ -1,7 +1,7 @@
 /**
  * Private scratch databases: files one process fills, reads and deletes, such as the
  * Badger import's staging file. Durability buys nothing there, so they run without
- * journal or fsync, holding their lock for the connection's lifetime.
+ * fsync, holding their lock for the connection's lifetime.
  *
  * @module
  */
@@ -11,9 +11,9 @@ import { sqliteFailure } from "./errors.ts";
 
 /**
  * Opens (creating it) a scratch database at `path`, which should be in a directory only
- * this process uses: no rollback journal, no fsync, an exclusive lock. A crash leaves a
- * file to delete, never one to trust. Throws a {@linkcode StoreError} with `code` set
- * when SQLite refuses.
+ * this process uses: no fsync, an exclusive lock. A crash leaves a file to delete,
+ * never one to trust. Throws a {@linkcode StoreError} with `code` set when SQLite
+ * refuses.
  *
  * @example
  * ```ts
@@ -23,8 +23,8 @@ import { sqliteFailure } from "./errors.ts";
  * const dir = await Deno.makeTempDir();
  * const db = openScratchDatabase(`${dir}/staging.sqlite`);
  * db.exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)");
- * const { journal_mode } = db.prepare("PRAGMA journal_mode").get() as { journal_mode: string };
- * assert.equal(journal_mode, "off");
+ * const { synchronous } = db.prepare("PRAGMA synchronous").get() as { synchronous: number };
+ * assert.equal(synchronous, 0);
  * db.close();
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -33,11 +33,10 @@ export function openScratchDatabase(path: string): DatabaseSync {
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);
-    db.exec(
-      `PRAGMA journal_mode = OFF;
-       PRAGMA synchronous = OFF;
-       PRAGMA locking_mode = EXCLUSIVE;`,
-    );
+    // No journal_mode = OFF: node:sqlite's defensive mode ignores it (the mode stays
+    // "delete"), and a new file filled in one transaction journals almost nothing (an
+    // import of 100,000 keys measured the same with the journal off).
+    db.exec("PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;");
     return db;
   } catch (error) {
     db?.close();
