@@ -37,7 +37,7 @@ export function parse<O extends Options>(
 const DEFAULT_DB = "./protostore.sqlite";
 
 /** The `--db PATH` line of every help text, after the option name. */
-export const DB_OPTION_HELP =
+export const DB_HELP =
   `database file (default: $PROTOSTORE_DB, else ${DEFAULT_DB})`;
 
 /** The database path: `--db`, else `$PROTOSTORE_DB`, else `./protostore.sqlite`. */

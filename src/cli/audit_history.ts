@@ -12,13 +12,7 @@ import {
   type HistoryEntry,
 } from "../admin/history.ts";
 import { escapeControl } from "../decode/text.ts";
-import {
-  COMMON_OPTIONS,
-  DB_OPTION_HELP,
-  dbPath,
-  parse,
-  positionals,
-} from "./args.ts";
+import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
 import {
   DECODE_HELP,
   DECODE_OPTIONS,
@@ -47,7 +41,7 @@ hash (shortened), tag, size — under the live resource's current state. Snapsho
 deleted resource that were kept as orphans are listed too, marked as such.
 
 Options:
-  --db PATH            ${DB_OPTION_HELP}
+  --db PATH            ${DB_HELP}
   --json               print a JSON array of the snapshots, newest first
   --limit N            at most N snapshots (the newest)
   --diff               field-level changes of each snapshot against the one before it,

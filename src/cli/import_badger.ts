@@ -7,13 +7,7 @@
 import { importBadgerBackup, type ImportSummary } from "../badger/mod.ts";
 import { messageOf, StoreError } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
-import {
-  COMMON_OPTIONS,
-  DB_OPTION_HELP,
-  dbPath,
-  parse,
-  positionals,
-} from "./args.ts";
+import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./command.ts";
 import { fields, formatBytes, type Output, toJsonText } from "./output.ts";
 
@@ -33,7 +27,7 @@ missing one is not created). Badger's format has no checksum: damage that still 
 is imported as it is. Importing the same dump twice changes nothing the second time.
 
 Options:
-  --db PATH    ${DB_OPTION_HELP}
+  --db PATH    ${DB_HELP}
   --dry-run    read and validate the whole dump and print the summary; write nothing
   --json       print the summary as one JSON document
 `;

@@ -5,13 +5,7 @@
  */
 import { inspectDatabase, inspectResource } from "../admin/inspect.ts";
 import { escapeControl } from "../decode/text.ts";
-import {
-  COMMON_OPTIONS,
-  DB_OPTION_HELP,
-  dbPath,
-  parse,
-  positionals,
-} from "./args.ts";
+import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
 import {
   DECODE_HELP,
   DECODE_OPTIONS,
@@ -44,7 +38,7 @@ recorded, else with --descriptors, else as a schema-less wire dump.
 Inspection never writes: the file is opened read-only and is not migrated.
 
 Options:
-  --db PATH            ${DB_OPTION_HELP}
+  --db PATH            ${DB_HELP}
   --json               print one JSON document
   --check              also run PRAGMA integrity_check and foreign_key_check;
                        exit 1 when they find problems

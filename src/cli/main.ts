@@ -13,7 +13,7 @@ import { importBadgerCommand } from "./import_badger.ts";
 import { inspectCommand } from "./inspect.ts";
 import { migrateCommand } from "./migrate.ts";
 import type { Command } from "./command.ts";
-import { DB_OPTION_HELP } from "./args.ts";
+import { DB_HELP } from "./args.ts";
 
 const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,
@@ -34,7 +34,7 @@ ${
 }
 
 Options common to every command:
-  --db PATH      ${DB_OPTION_HELP}
+  --db PATH      ${DB_HELP}
   --json         print one JSON document on stdout
   --debug        on failure, print the stack trace
   -h, --help     show help (also after a command: cli.ts inspect --help)

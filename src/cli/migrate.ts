@@ -5,13 +5,7 @@
  */
 import { migrate, migrationStatus } from "../migrate/runner.ts";
 import { escapeControl } from "../decode/text.ts";
-import {
-  COMMON_OPTIONS,
-  DB_OPTION_HELP,
-  dbPath,
-  parse,
-  positionals,
-} from "./args.ts";
+import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./command.ts";
 import {
   colored,
@@ -30,7 +24,7 @@ migrations/ in order, each in its own transaction with its schema_version row. A
 database file (and its directory) is created, readable by the owner only.
 
 Options:
-  --db PATH    ${DB_OPTION_HELP}
+  --db PATH    ${DB_HELP}
   --status     list applied migrations (time, checksum) and pending ones; change nothing
   --dry-run    show what would be applied; write nothing, not even a new empty file
   --json       print one JSON document
