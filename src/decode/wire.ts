@@ -8,8 +8,8 @@
  * anything is sliced; nesting is limited by `maxDepth` and the output by `maxFields`;
  * whether bytes are a nested message is checked without allocating before it is built,
  * and each byte is checked at most once per nesting level, so the work is linear in the
- * input size times the depth. Malformed input throws a {@linkcode StoreError} that
- * names the byte offset.
+ * input size times the depth. Malformed input throws a {@linkcode DecodeError} whose
+ * `offset` is the byte where reading failed.
  *
  * It stays hand-written on purpose: a version on protobuf-es's `BinaryReader` that
  * guesses nested messages by trying to parse them and catching the error was measured
@@ -19,7 +19,7 @@
  * @module
  */
 
-import { StoreError } from "../errors.ts";
+import { DecodeError, StoreError } from "../errors.ts";
 
 /** Nesting levels expanded below the top level when no `maxDepth` is given. */
 export const DEFAULT_WIRE_MAX_DEPTH = 16;
@@ -410,8 +410,9 @@ class WireParser {
         // an output limit, so that a hostile blob of millions of tiny fields cannot
         // exhaust memory; thrown, because no smaller reading of the input helps
         if (++this.built > this.maxFields) {
-          throw new StoreError(
-            `The protobuf wire format has more than ${this.maxFields} fields (the limit reached at byte offset ${offset}); it is too large for a schema-less dump. Decode it with descriptors, or raise maxFields.`,
+          throw new DecodeError(
+            `The protobuf wire format has more than ${this.maxFields} fields, too many for a schema-less dump (decode it with descriptors, or raise maxFields); the limit was reached`,
+            offset,
           );
         }
       } else {
@@ -650,10 +651,10 @@ class WireParser {
  * @param options `maxDepth`: nesting levels to expand; `maxFields`: most fields to
  * return (see {@linkcode DecodeWireOptions}).
  * @returns The top-level fields in the order they appear.
- * @throws {StoreError} When the bytes are not well-formed wire format (a varint or value
+ * @throws {DecodeError} When the bytes are not well-formed wire format (a varint or value
  * cut short, a length past the end, field number 0, wire type 6 or 7, unbalanced
- * groups), naming the byte offset; when there are more than `maxFields` fields; or
- * when an option is out of range.
+ * groups) or hold more than `maxFields` fields; `offset` is the byte where it failed.
+ * @throws {StoreError} When an option is out of range.
  *
  * @example Dump a message
  * ```ts
@@ -671,11 +672,12 @@ class WireParser {
  * @example Malformed input names the offset
  * ```ts
  * import { decodeWire } from "./wire.ts";
- * import { StoreError } from "../errors.ts";
+ * import { DecodeError } from "../errors.ts";
  * import assert from "node:assert/strict";
  *
+ * // field 1, a varint whose continuation bit promises a byte that is not there
  * assert.throws(() => decodeWire(new Uint8Array([0x08, 0x96])), (error) => {
- *   return error instanceof StoreError && /byte offset 1/.test(error.message);
+ *   return error instanceof DecodeError && error.offset === 1;
  * });
  * ```
  */
@@ -700,10 +702,11 @@ export function decodeWire(
   const parser = new WireParser(bytes, maxDepth, maxFields);
   const fields = parser.parseFields(bytes.length, 0, 0, 0, false, true);
   if (fields === null) {
-    throw new StoreError(
-      `Cannot read protobuf wire format at byte offset ${parser.failureOffset} (of ${
+    throw new DecodeError(
+      `Cannot read protobuf wire format of ${
         byteCount(bytes.length)
-      }): ${parser.describeFailure()}. The data is not a protobuf message, or it is truncated or corrupt.`,
+      } (not a protobuf message, or truncated or corrupt): ${parser.describeFailure()}`,
+      parser.failureOffset,
     );
   }
   return fields;

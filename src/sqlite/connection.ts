@@ -206,7 +206,9 @@ function requireFile(path: string): void {
   } catch (error) {
     if (error instanceof StoreError) throw error;
     if (error instanceof Deno.errors.NotFound) {
-      throw new StoreError(`no database at ${path}: the file does not exist`);
+      throw new StoreError(`no database at ${path}: the file does not exist`, {
+        code: "cant_open",
+      });
     }
     throw new StoreError(`cannot open database ${path}: ${messageOf(error)}`, {
       cause: error,
