@@ -21,6 +21,24 @@
  * - `"too_big"`: a value exceeds SQLite's limits (SQLITE_TOOBIG);
  * - `"cant_open"`: the file cannot be opened (SQLITE_CANTOPEN);
  * - `"io"`: the operating system reported an I/O error (SQLITE_IOERR).
+ *
+ * @example Branch on the code, not on the message
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openStore, StoreError } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * openStore(path).close();
+ * using reader = openStore(path, { readOnly: true });
+ * try {
+ *   reader.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+ *   assert.fail("a read-only store cannot write");
+ * } catch (error) {
+ *   assert.ok(error instanceof StoreError && error.code === "read_only");
+ * }
+ * ```
  */
 export type SqliteErrorCode =
   | "busy"

@@ -32,9 +32,14 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openConnection } from "./connection.ts";
  *
- * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
+ * const path = `${await Deno.makeTempDir()}/new/db.sqlite`;
+ * const db = openConnection(path);
+ * const { foreign_keys } = db.prepare("PRAGMA foreign_keys").get() as { foreign_keys: number };
+ * assert.equal(foreign_keys, 1);
+ * assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
  * db.close();
  * ```
  */
@@ -113,10 +118,13 @@ export function openConnection(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { enableWal, openConnection } from "./connection.ts";
  *
  * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
  * enableWal(db);
+ * const { journal_mode } = db.prepare("PRAGMA journal_mode").get() as { journal_mode: string };
+ * assert.equal(journal_mode, "wal");
  * db.close();
  * ```
  */

@@ -188,18 +188,7 @@ export class Store implements Disposable {
   #schemaIds: SchemaIds;
   #depth = 0;
 
-  /**
-   * Wraps an open, migrated connection; use {@linkcode openStore} instead.
-   *
-   * @example
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { openStore, Store } from "@protostore/store";
-   *
-   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
-   * assert(store instanceof Store);
-   * ```
-   */
+  /** Wraps an open, migrated connection; use {@linkcode openStore} instead. */
   constructor(path: string, db: DatabaseSync, readOnly: boolean) {
     this.path = path;
     this.#db = db;
@@ -220,13 +209,16 @@ export class Store implements Disposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { openStore } from "@protostore/store";
-   * import { fromJson } from "@bufbuild/protobuf";
+   * import { fromJson, toJson } from "@bufbuild/protobuf";
    * import { StructSchema } from "@bufbuild/protobuf/wkt";
    *
    * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
    * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
    * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 2 }));
+   * const saved = store.getResource(StructSchema, "agent", "a1");
+   * assert.deepEqual(toJson(StructSchema, saved), { v: 2 });
    * ```
    */
   saveResource<D extends DescMessage>(
@@ -699,15 +691,6 @@ export class Store implements Disposable {
   /**
    * Closes the connection; idempotent. An open transaction is rolled back. Afterwards
    * every method throws {@linkcode StoreClosedError}.
-   *
-   * @example
-   * ```ts
-   * import { openStore } from "@protostore/store";
-   *
-   * const store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
-   * store.close();
-   * store.close();
-   * ```
    */
   close(): void {
     const db = this.#db;
@@ -720,18 +703,7 @@ export class Store implements Disposable {
     }
   }
 
-  /**
-   * Closes the store at the end of a `using` block.
-   *
-   * @example
-   * ```ts
-   * import { openStore } from "@protostore/store";
-   *
-   * {
-   *   using _store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
-   * } // closed here
-   * ```
-   */
+  /** Closes the store at the end of a `using` block. */
   [Symbol.dispose](): void {
     this.close();
   }
