@@ -1,7 +1,7 @@
 /**
  * The migration files shipped with the module. They are text imports, so they travel
  * inside the published package and work when protostore is imported from a registry;
- * `tests/migrate_test.ts` fails when a file in `migrations/` is missing here.
+ * `tests/migrate/runner_test.ts` fails when a file in `migrations/` is missing here.
  *
  * @module
  */
