@@ -9,8 +9,8 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { StoreError } from "../errors.ts";
-import { messageOf } from "../sqlite/connection.ts";
+import { messageOf, StoreError } from "../errors.ts";
+import { sqliteErrorCode, sqliteFailure } from "../sqlite/errors.ts";
 import { STAGING } from "./staging.ts";
 import type { ImportSummary } from "./summary.ts";
 
@@ -91,11 +91,11 @@ export function withStagingAttached<T>(
   try {
     db.prepare(`ATTACH DATABASE ? AS ${S}`).run(stagingPath);
   } catch (error) {
-    throw new StoreError(
+    throw sqliteFailure(
       `import of ${name}: cannot attach the staging database: ${
         messageOf(error)
       }`,
-      { cause: error },
+      error,
     );
   }
   let mmapSize = 0;
@@ -112,15 +112,13 @@ export function withStagingAttached<T>(
     return work();
   } catch (error) {
     if (error instanceof StoreError) throw error;
-    const reason = messageOf(error);
-    throw new StoreError(
+    throw sqliteFailure(
       `import of ${name} failed while writing to the database, nothing was imported ` +
-        `(rolled back): ${reason}` +
-        (/locked|busy/i.test(reason)
+        `(rolled back): ${messageOf(error)}` +
+        (sqliteErrorCode(error) === "busy"
           ? "; another process holds the write lock, retry"
-          : "") +
-        (/no such table/i.test(reason) ? "; is the database migrated?" : ""),
-      { cause: error },
+          : ""),
+      error,
     );
   } finally {
     try {

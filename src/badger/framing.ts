@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { DecodeError, StoreError } from "../errors.ts";
-import { messageOf } from "../sqlite/connection.ts";
+import { DecodeError, messageOf, StoreError } from "../errors.ts";
 
 /** Largest record accepted by default (1 GiB); Badger writes records of a few MiB. */
 export const MAX_RECORD_BYTES = 1024 * 1024 * 1024;

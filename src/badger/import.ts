@@ -16,8 +16,12 @@
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import type { DatabaseSync } from "node:sqlite";
-import { MigrationError, StoreError } from "../errors.ts";
-import { enableWal, messageOf, openConnection } from "../sqlite/connection.ts";
+import { messageOf, MigrationError, StoreError } from "../errors.ts";
+import {
+  enableWal,
+  openConnection,
+  tableColumns,
+} from "../sqlite/connection.ts";
 import { migrateWith, migrationStatus } from "../migrate/runner.ts";
 import { Store } from "../store/store.ts";
 import {
@@ -145,6 +149,7 @@ export async function importIntoConnection(
     );
   }
   requireNoTransaction(db);
+  requireMigrated(db);
   const started = performance.now();
   await using staged = await stage(source, options);
   withStagingAttached(db, staged.path, staged.name, () => {
@@ -377,6 +382,20 @@ function requireNoTransaction(db: DatabaseSync): void {
   if (db.isTransaction) {
     throw new StoreError(
       "importBadgerBackup cannot run inside an open transaction: it runs its own; commit first",
+    );
+  }
+}
+
+const TARGET_TABLES = ["resources", "resource_audit", "resource_audit_orphans"];
+
+/** Checked before the dump is read, so an unmigrated connection fails at once. */
+function requireMigrated(db: DatabaseSync): void {
+  const missing = TARGET_TABLES.filter((t) => tableColumns(db, t).length === 0);
+  if (missing.length > 0) {
+    throw new StoreError(
+      `importBadgerBackup: nothing was imported: the database has no ${
+        missing.join(", ")
+      } table${missing.length > 1 ? "s" : ""} (is the database migrated?)`,
     );
   }
 }

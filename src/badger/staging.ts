@@ -7,9 +7,10 @@
  *
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
-import { StoreError } from "../errors.ts";
-import { messageOf } from "../sqlite/connection.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { messageOf, StoreError } from "../errors.ts";
+import { sqliteErrorCode, sqliteFailure } from "../sqlite/errors.ts";
+import { openScratchDatabase } from "../sqlite/scratch.ts";
 import { readBadgerRecordBodies } from "./framing.ts";
 import { BADGER_BIT_DELETE, type BadgerKVView, forEachKV } from "./kvlist.ts";
 import { type BadgerKeyClass, classifyKey } from "./keys.ts";
@@ -72,16 +73,18 @@ const STAGING_SCHEMA = `
  * ```
  */
 export function openStaging(path: string, dir: string): DatabaseSync {
+  let staging: DatabaseSync | undefined;
   try {
-    const staging = new DatabaseSync(path);
+    staging = openScratchDatabase(path);
     staging.exec(STAGING_SCHEMA);
     return staging;
   } catch (error) {
-    throw new StoreError(
+    staging?.close();
+    throw sqliteFailure(
       `cannot create the import's staging database in ${dir}: ${
         messageOf(error)
       }`,
-      { cause: error },
+      error,
     );
   }
 }
@@ -301,13 +304,13 @@ export async function stageDump(
     return counted;
   } catch (error) {
     if (error instanceof StoreError) throw error;
-    throw new StoreError(
+    throw sqliteFailure(
       `import of ${name} failed while staging it in a temporary database ` +
         `(${messageOf(error)}); nothing was written to the target database` +
-        (/full|space/i.test(messageOf(error))
+        (sqliteErrorCode(error) === "disk_full"
           ? "; free space or pass another tempDir"
           : ""),
-      { cause: error },
+      error,
     );
   }
 }

@@ -15,6 +15,8 @@ export {
   migrate,
   type MigrateOptions,
   type MigrateResult,
+  migrateWith,
+  type MigrateWithOptions,
   type MigrationPlan,
   type MigrationStatus,
   migrationStatus,

@@ -339,7 +339,7 @@ export function migrateWith<T>(
             `migration ${file.name} failed, nothing was changed: ${
               messageOf(error)
             }`,
-            { cause: error, file: file.name },
+            { cause: error, file: file.name, code: sqliteErrorCode(error) },
           );
         }
         applied.push({

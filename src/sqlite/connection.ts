@@ -204,9 +204,6 @@ function openImmutable(
   }
 }
 
-// src/badger/reader.ts still imports it from here until its rewrite lands.
-export { messageOf } from "../errors.ts";
-
 function requireFile(path: string): void {
   try {
     const info = Deno.statSync(path);
