@@ -13,6 +13,7 @@ import {
   decodeOptions,
 } from "./decode_flags.ts";
 import type { Command } from "./command.ts";
+import { migrationTable } from "./migration_table.ts";
 import {
   bold,
   fields,
@@ -142,18 +143,9 @@ function renderOverview(
     ]),
   );
   parts.push(bold(output, "Migrations"));
-  const migrations = [
-    ...o.appliedMigrations.map((m) => [
-      m.version,
-      m.name ?? "(recorded without a name)",
-      "applied",
-      formatTime(m.appliedAt),
-    ]),
-    ...o.pendingMigrations.map((m) => [m.version, m.name, "pending", "-"]),
-  ];
   parts.push(
-    migrations.length
-      ? table(output, ["VERSION", "FILE", "STATE", "APPLIED"], migrations)
+    o.appliedMigrations.length + o.pendingMigrations.length > 0
+      ? migrationTable(output, o.appliedMigrations, o.pendingMigrations, false)
       : "  none: not a protostore database yet (run migrate)\n",
   );
   if (o.problems.length) {

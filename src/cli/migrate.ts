@@ -7,14 +7,8 @@ import { migrate, migrationStatus } from "../migrate/runner.ts";
 import { escapeControl } from "../decode/text.ts";
 import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./command.ts";
-import {
-  colored,
-  formatTime,
-  type Output,
-  table,
-  toJsonText,
-  UsageError,
-} from "./output.ts";
+import { migrationTable } from "./migration_table.ts";
+import { colored, type Output, toJsonText, UsageError } from "./output.ts";
 
 const HELP =
   `Usage: deno run -A cli.ts migrate [--db PATH] [--status] [--dry-run] [--json]
@@ -84,30 +78,12 @@ function status(path: string, json: boolean, output: Output): number {
     output.out(toJsonText(s));
     return 0;
   }
-  const rows = [
-    ...s.applied.map((m) => [
-      m.version,
-      m.name ?? "(recorded without a name)",
-      "applied",
-      formatTime(m.appliedAt),
-      m.checksum?.slice(0, 12) ?? "-",
-    ]),
-    ...s.pending.map((
-      m,
-    ) => [
-      m.version,
-      m.name,
-      "pending",
-      "-",
-      m.checksum.slice(0, 12),
-    ]),
-  ];
   output.out(
     `${escapeControl(path)}${
       s.exists ? "" : " (does not exist yet)"
     }: schema version ${s.schemaVersion}, ` +
       `${s.pending.length} pending\n\n` +
-      table(output, ["VERSION", "FILE", "STATE", "APPLIED", "CHECKSUM"], rows),
+      migrationTable(output, s.applied, s.pending, true),
   );
   for (const problem of s.problems) {
     // Problems quote the database's own text (names in schema_version, triggers).
