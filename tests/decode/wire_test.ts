@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { DecodeError, StoreError } from "../../src/errors.ts";
 import { cases } from "../helpers/reliability_common.ts";
 import { Rng } from "../helpers/prng.ts";
@@ -31,24 +32,15 @@ function bytes(...parts: (number | number[] | Uint8Array | string)[]) {
   return new Uint8Array(out);
 }
 
+/** The bytes of a uint64 varint, as protobuf-es writes them. */
 function varint(value: bigint | number): number[] {
-  let v = BigInt(value);
-  const out: number[] = [];
-  while (v >= 0x80n) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  return out;
+  return [...new BinaryWriter().uint64(value).finish()];
 }
 
 /** A length-delimited field: tag, length, contents. */
 function lenField(field: number, contents: Uint8Array): Uint8Array {
-  const head = bytes(varint((field << 3) | 2), varint(contents.length));
-  const out = new Uint8Array(head.length + contents.length);
-  out.set(head);
-  out.set(contents, head.length);
-  return out;
+  return new BinaryWriter().tag(field, WireType.LengthDelimited).bytes(contents)
+    .finish();
 }
 
 function sampleSkill() {

@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { Rng } from "./prng.ts";
 
 /** The Go store's `schema_version` table (issue 2). */
@@ -315,26 +316,12 @@ export function writeSeededGoDb(
   }
 }
 
-/** A small valid protobuf (`Skill{name, payload}`) built by hand, for raw-SQL rows. */
+/** A small valid protobuf (`Skill{name, payload}`), for raw-SQL rows. */
 function skillBytes(name: string, payload: Uint8Array): Uint8Array {
-  const nameBytes = new TextEncoder().encode(name);
-  const out: number[] = [0x0a, ...varint(nameBytes.length), ...nameBytes];
-  out.push(0x52, ...varint(payload.length));
-  const head = new Uint8Array(out);
-  const all = new Uint8Array(head.length + payload.length);
-  all.set(head);
-  all.set(payload, head.length);
-  return all;
-}
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
+  return new BinaryWriter()
+    .tag(1, WireType.LengthDelimited).string(name)
+    .tag(10, WireType.LengthDelimited).bytes(payload)
+    .finish();
 }
 
 /** What {@linkcode fillGoDbBulk} writes. */

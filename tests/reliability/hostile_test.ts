@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { DatabaseSync } from "node:sqlite";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { StructSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   AuditNotFoundError,
@@ -31,16 +32,6 @@ import { hex, hexText } from "../helpers/reliability_workload.ts";
 
 // --- Fuzzing message decoding through the Store -------------------------------------
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-
 /** Valid messages to mutate: every field type of Skill and Agent, and nested Structs. */
 function corpus(): Uint8Array[] {
   const skill = create(SkillSchema, {
@@ -62,29 +53,19 @@ function corpus(): Uint8Array[] {
     trigger: { case: "webhook", value: "https://x" },
     limits: { maxTokens: 2 ** 31 - 1 },
   });
-  const struct = (depth: number): Uint8Array => {
-    let value: Uint8Array = new Uint8Array([
-      0x11,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0xf0,
-      0x3f,
-    ]);
-    for (let d = 0; d < depth; d++) {
-      const entry = [0x0a, 1, 0x61, 0x12, ...varint(value.length), ...value];
-      const structBytes = [0x0a, ...varint(entry.length), ...entry];
-      value = new Uint8Array([
-        0x2a,
-        ...varint(structBytes.length),
-        ...structBytes,
-      ]);
-    }
-    return value.subarray(2 + varint(value.length - 2).length - 1);
+  // Struct{fields: {a: Value{struct_value: …}}} nested `depth` deep around
+  // Value{number_value: 1}.
+  const writeStruct = (w: BinaryWriter, depth: number): BinaryWriter => {
+    w.tag(1, WireType.LengthDelimited).fork() // fields: one map entry
+      .tag(1, WireType.LengthDelimited).string("a")
+      .tag(2, WireType.LengthDelimited).fork(); // its Value
+    if (depth > 1) {
+      writeStruct(w.tag(5, WireType.LengthDelimited).fork(), depth - 1).join();
+    } else w.tag(2, WireType.Bit64).double(1);
+    return w.join().join();
   };
+  const struct = (depth: number) =>
+    writeStruct(new BinaryWriter(), depth).finish();
   return [
     toBinary(SkillSchema, skill),
     toBinary(AgentSchema, agent),
@@ -101,11 +82,11 @@ function fuzzBlob(rng: Rng, seeds: Uint8Array[]): Uint8Array | string | number {
   if (strategy === 1) {
     // A field claiming a huge length: must be rejected before allocating.
     const field = 1 + rng.int(12);
-    return new Uint8Array([
-      (field << 3) | 2,
-      ...varint(rng.pick([2 ** 31 - 1, 2 ** 32 + 5, 2 ** 53 - 1, 1e9])),
-      ...rng.bytes(rng.int(8)),
-    ]);
+    return new BinaryWriter()
+      .tag(field, WireType.LengthDelimited)
+      .uint64(rng.pick([2 ** 31 - 1, 2 ** 32 + 5, 2 ** 53 - 1, 1e9]))
+      .raw(rng.bytes(rng.int(8)))
+      .finish();
   }
   if (strategy === 2) {
     // An over-long varint (more than 10 bytes) or one cut short.
