@@ -67,6 +67,8 @@ export {
   type HistoryOptions,
   inspectDatabase,
   type InspectedResource,
+  type InspectOptions,
+  type InspectProgress,
   inspectResource,
   type KindSummary,
 } from "./src/admin/mod.ts";

@@ -6,12 +6,9 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import {
-  openConnection,
-  readText,
-  tableColumns,
-  wholeText,
-} from "../sqlite/connection.ts";
+import { readText, wholeText } from "../sqlite/connection.ts";
+import { refusedRead } from "../sqlite/untrusted.ts";
+import { openUntrusted, requireTable } from "./read_only.ts";
 import { type Change, diffJson } from "../decode/diff.ts";
 import {
   AuditNotFoundError,
@@ -111,12 +108,12 @@ export function auditHistory(
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
     throw new StoreError(`limit must be a whole number >= 0, got ${limit}`);
   }
-  const db = openConnection(path, { readOnly: true });
+  const db = openUntrusted(path);
   try {
     return openHistory(db, path, kind, id, options);
   } catch (error) {
     db.close();
-    throw error;
+    throw refusedRead(db, error, path);
   }
 }
 
@@ -145,7 +142,7 @@ export function auditSnapshot(
   auditId: number,
   options: DecodeOptions = {},
 ): HistoryEntry {
-  const db = openConnection(path, { readOnly: true });
+  const db = openUntrusted(path);
   try {
     const decoder = new RowDecoder(db, options);
     for (const table of auditTables(db)) {
@@ -160,6 +157,8 @@ export function auditSnapshot(
         describeResource(kind, id)
       }`,
     );
+  } catch (error) {
+    throw refusedRead(db, error, path);
   } finally {
     db.close();
   }
@@ -185,7 +184,7 @@ interface AuditTable {
 function auditTables(db: DatabaseSync): AuditTable[] {
   const tables: AuditTable[] = [];
   for (const name of ["resource_audit", "resource_audit_orphans"]) {
-    const columns = tableColumns(db, name);
+    const columns = requireTable(db, name);
     if (
       !["id", "kind", "resource_id", "data", "archived_at"].every((c) =>
         columns.includes(c)

@@ -7,18 +7,22 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
+import { readText, wholeText } from "../sqlite/connection.ts";
+import { plainTable, refusedRead } from "../sqlite/untrusted.ts";
+import { sqliteErrorCode } from "../sqlite/errors.ts";
 import {
-  openConnection,
-  readText,
-  tableColumns,
-  wholeText,
-} from "../sqlite/connection.ts";
-import { describeResource, NotFoundError } from "../errors.ts";
+  describeResource,
+  messageOf,
+  NotFoundError,
+  StoreError,
+} from "../errors.ts";
 import {
   type AppliedMigration,
+  type MigrationPlan,
   parseSqliteTime,
   planMigrations,
 } from "../migrate/runner.ts";
+import { openUntrusted, requireTable } from "./read_only.ts";
 import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
 import type { DecodedWith } from "../decode/descriptors.ts";
 
@@ -76,14 +80,42 @@ export interface DatabaseOverview {
   orphanAuditRecords: number;
   /** Message types recorded by the Store (`message_schemas`), by name. */
   messageTypes: string[];
-  /** With `check`: `"ok"` or the problems of integrity_check and foreign_key_check;
-   * otherwise `null`. */
+  /** With `check`: `"ok"`, or the damage met while reading and the problems of
+   * integrity_check and foreign_key_check; otherwise `null`. */
   integrity: "ok" | string[] | null;
+  /** With `check` and problems found: what to do about them; otherwise `null`. */
+  advice: string | null;
+}
+
+/** Options of {@linkcode inspectDatabase}. */
+export interface InspectOptions {
+  /** Also run `PRAGMA integrity_check` and `foreign_key_check`, and report damage met
+   * while reading as findings instead of failing. */
+  check?: boolean;
+  /** Called now and then during the long scans with what is being read and how far. */
+  onProgress?: (progress: InspectProgress) => void;
+}
+
+/** How far {@linkcode inspectDatabase} got, for a progress display. */
+export interface InspectProgress {
+  /** What is being read, e.g. `resources` or `integrity check`. */
+  phase: string;
+  /** Rows read so far in this phase (0 when the phase does not count rows). */
+  rows: number;
+  /** Bytes of stored messages read so far across phases. */
+  bytes: number;
+  /** How much of this phase is done, 0 to 1, when known. */
+  fraction?: number;
 }
 
 /**
  * The overview of the database at `path`, read-only. With `check`, also runs
- * `PRAGMA integrity_check` and `PRAGMA foreign_key_check` (reads every page).
+ * `PRAGMA integrity_check` and `PRAGMA foreign_key_check` (reads every page), and damage
+ * met while reading becomes a finding in `integrity` (with `advice`) instead of an error.
+ *
+ * The file is not trusted: objects that are not the plain tables protostore keeps (a view
+ * named `resources`, say) are not read, and are listed in `problems`; SQL stored in the
+ * file never runs.
  *
  * @example
  * ```ts
@@ -98,21 +130,55 @@ export interface DatabaseOverview {
  */
 export function inspectDatabase(
   path: string,
-  options: { check?: boolean } = {},
+  options: InspectOptions = {},
 ): DatabaseOverview {
-  const db = openConnection(path, { readOnly: true });
+  const db = openUntrusted(path);
   // The overview scans every row once: SQLite's default small cache and plain reads
   // scan ~25% faster than the Store's 64 MiB cache and memory map, which pay off for
   // repeated point lookups, not for one pass (measured on 1,000,000 resources).
   db.exec("PRAGMA mmap_size = 0; PRAGMA cache_size = -2000;");
+  const check = options.check ?? false;
+  // Damage met while reading is a finding of --check; without --check, an error.
+  const damage: string[] = [];
+  const reading = <T>(what: string, fallback: T, read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      if (!isCorruption(error)) throw error;
+      if (!check) {
+        throw new StoreError(
+          `${path} is damaged: reading ${what} failed (${messageOf(error)}); ` +
+            `run inspect --check to list the damage, then ${REPAIR_ADVICE}`,
+          { cause: error, code: "corrupt" },
+        );
+      }
+      damage.push(`reading ${what} failed: ${messageOf(error)}`);
+      return fallback;
+    }
+  };
   try {
-    const plan = planMigrations(db);
     const pragma = (name: string) =>
-      Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0];
-    const kinds = kindSummaries(db);
+      reading(
+        "the file header",
+        0,
+        () => Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0],
+      );
+    const problems: string[] = [];
+    const plan = reading("schema_version", EMPTY_PLAN, () => {
+      const table = plainTable(db, "schema_version");
+      if (table.state !== "refused") return planMigrations(db);
+      problems.push(`${table.problem}: the migration history was not read`);
+      return EMPTY_PLAN;
+    });
+    problems.unshift(...plan.problems);
+    const kinds = reading(
+      "the resources and their history",
+      [],
+      () => kindSummaries(db, problems, options.onProgress),
+    );
     const sum = (key: "resources" | "auditRecords" | "orphanAuditRecords") =>
       kinds.reduce((n, k) => n + k[key], 0);
-    return {
+    const overview: DatabaseOverview = {
       path,
       size: Deno.statSync(path).size,
       walSize: fileSize(`${path}-wal`),
@@ -129,17 +195,62 @@ export function inspectDatabase(
         version,
         name,
       })),
-      problems: plan.problems,
+      problems,
       kinds,
       resources: sum("resources"),
       auditRecords: sum("auditRecords"),
       orphanAuditRecords: sum("orphanAuditRecords"),
-      messageTypes: messageTypes(db),
-      integrity: options.check ? integrity(db) : null,
+      messageTypes: reading("message_schemas", [], () => messageTypes(db)),
+      integrity: null,
+      advice: null,
     };
+    if (check) {
+      options.onProgress?.({ phase: "integrity check", rows: 0, bytes: 0 });
+      const checked = reading(
+        "every page (integrity check)",
+        [],
+        () => integrity(db),
+      );
+      const found = [...damage, ...checked];
+      overview.integrity = found.length === 0 ? "ok" : found;
+      if (found.length > 0) {
+        overview.advice = damage.length > 0 ||
+            found.some((p) => !p.startsWith(FOREIGN_KEY))
+          ? `the file is damaged: ${REPAIR_ADVICE}`
+          : "rows refer to parents that do not exist (written with foreign keys " +
+            "off): delete those rows, or restore a backup";
+      }
+    }
+    return overview;
+  } catch (error) {
+    throw refusedRead(db, error, path);
   } finally {
     db.close();
   }
+}
+
+/** What to do about a damaged file, for messages and `advice`. */
+const REPAIR_ADVICE = "restore it from a backup, or recover what is readable " +
+  "with `sqlite3 DAMAGED.sqlite .recover | sqlite3 RECOVERED.sqlite` and check " +
+  "the copy with inspect --check";
+
+const FOREIGN_KEY = "foreign key: ";
+
+/** A plan for a file whose migration history cannot be read. */
+const EMPTY_PLAN = {
+  schemaVersion: 0,
+  applied: [],
+  pending: [],
+  problems: [],
+} as const satisfies Pick<
+  MigrationPlan,
+  "schemaVersion" | "applied" | "pending" | "problems"
+>;
+
+/** SQLITE_CORRUPT or SQLITE_NOTADB, raw or already classified. */
+function isCorruption(error: unknown): boolean {
+  return sqliteErrorCode(error) === "corrupt" ||
+    (error instanceof StoreError && error.code === "corrupt");
 }
 
 /** One resource as {@linkcode inspectResource} shows it. */
@@ -188,7 +299,7 @@ export function inspectResource(
   id: string,
   options: DecodeOptions = {},
 ): InspectedResource {
-  const db = openConnection(path, { readOnly: true });
+  const db = openUntrusted(path);
   try {
     const resource = readResource(db, new RowDecoder(db, options), kind, id);
     if (resource === undefined) {
@@ -199,6 +310,8 @@ export function inspectResource(
       );
     }
     return resource;
+  } catch (error) {
+    throw refusedRead(db, error, path);
   } finally {
     db.close();
   }
@@ -211,7 +324,7 @@ export function readResource(
   kind: string,
   id: string,
 ): InspectedResource | undefined {
-  const columns = tableColumns(db, "resources");
+  const columns = requireTable(db, "resources");
   if (columns.length === 0) return undefined;
   const schemaId = columns.includes("schema_id") ? "schema_id" : "NULL";
   const row = db.prepare(
@@ -246,13 +359,18 @@ export function toBytes(value: unknown): Uint8Array {
 /** Kinds read whole, even with a NUL in them (see `wholeText`). */
 const KIND = wholeText("kind");
 
-function kindSummaries(db: DatabaseSync): KindSummary[] {
+function kindSummaries(
+  db: DatabaseSync,
+  problems: string[],
+  onProgress: InspectOptions["onProgress"],
+): KindSummary[] {
   const byKind = new Map<string, KindSummary>();
-  const entry = (kind: string) => {
-    let summary = byKind.get(kind);
+  const entry = (kind: unknown) => {
+    const name = readText(kind) ?? "";
+    let summary = byKind.get(name);
     if (summary === undefined) {
       summary = {
-        kind,
+        kind: name,
         resources: 0,
         auditRecords: 0,
         orphanAuditRecords: 0,
@@ -260,16 +378,31 @@ function kindSummaries(db: DatabaseSync): KindSummary[] {
         auditBytes: 0,
         lastUpdated: null,
       };
-      byKind.set(kind, summary);
+      byKind.set(name, summary);
     }
     return summary;
   };
+  // Only plain tables are read: a view of the same name would run the file's own SQL.
+  const checked = new Map<string, string[] | null>();
   const has = (table: string, ...needed: string[]) => {
-    const columns = tableColumns(db, table);
-    return needed.every((c) => columns.includes(c));
+    if (!checked.has(table)) {
+      const found = plainTable(db, table);
+      if (found.state === "refused") {
+        problems.push(`${found.problem}: its rows were not read`);
+      }
+      checked.set(table, found.state === "table" ? found.columns : null);
+    }
+    const columns = checked.get(table);
+    return columns != null && needed.every((c) => columns.includes(c));
   };
-  // Aggregates run in SQL: length() of a blob reads its size, not its bytes.
+  let bytes = 0;
+  const report = (phase: string, rows: number, fraction?: number) =>
+    onProgress?.({ phase, rows, bytes, fraction });
+  // Aggregates run in SQL: length() of a blob reads its size, not its bytes. Resources
+  // are stored in (kind, id) order, so GROUP BY kind streams without a sort.
   if (has("resources", "kind", "data", "updated_at")) {
+    let rows = 0;
+    report("resources", rows);
     for (
       const row of db.prepare(
         `SELECT ${KIND} AS kind, count(*) AS n, sum(length(data)) AS bytes,
@@ -279,57 +412,139 @@ function kindSummaries(db: DatabaseSync): KindSummary[] {
         { kind: unknown; n: number; bytes: number | null; last: unknown }
       >
     ) {
-      const summary = entry(readText(row.kind) ?? "");
+      const summary = entry(row.kind);
       summary.resources = row.n;
       summary.bytes = row.bytes ?? 0;
       summary.lastUpdated = parseSqliteTime(row.last);
+      rows += row.n;
+      bytes += summary.bytes;
+      report("resources", rows);
     }
   }
-  if (has("resource_audit", "kind", "resource_id", "data")) {
+  for (const table of ["resource_audit", "resource_audit_orphans"]) {
+    if (!has(table, "kind", "resource_id", "data")) continue;
     // Before 0003 there is no foreign key: audit rows may have lost their resource.
-    const enforced = (db.prepare(
-      "SELECT count(*) AS n FROM pragma_foreign_key_list('resource_audit')",
-    )
-      .get() as { n: number }).n > 0;
-    const sql = enforced || !has("resources", "kind", "id")
-      ? `SELECT ${KIND} AS kind, count(*) AS n, 0 AS orphans, sum(length(data)) AS bytes
-         FROM resource_audit GROUP BY resource_audit.kind`
-      : `SELECT ${wholeText("a.kind")} AS kind, count(*) AS n,
-           sum(NOT EXISTS (SELECT 1 FROM resources AS r WHERE r.kind = a.kind AND r.id = a.resource_id)) AS orphans,
-           sum(length(a.data)) AS bytes
-         FROM resource_audit AS a GROUP BY a.kind`;
-    for (
-      const row of db.prepare(sql).iterate() as Iterable<
-        { kind: unknown; n: number; orphans: number; bytes: number | null }
-      >
-    ) {
-      const summary = entry(readText(row.kind) ?? "");
-      summary.auditRecords += row.n - row.orphans;
-      summary.orphanAuditRecords += row.orphans;
-      summary.auditBytes += row.bytes ?? 0;
-    }
-  }
-  if (has("resource_audit_orphans", "kind", "data")) {
-    for (
-      const row of db.prepare(
-        `SELECT ${KIND} AS kind, count(*) AS n, sum(length(data)) AS bytes
-         FROM resource_audit_orphans GROUP BY resource_audit_orphans.kind`,
-      ).iterate() as Iterable<
-        { kind: unknown; n: number; bytes: number | null }
-      >
-    ) {
-      const summary = entry(readText(row.kind) ?? "");
-      summary.orphanAuditRecords += row.n;
-      summary.auditBytes += row.bytes ?? 0;
-    }
+    const orphansAll = table === "resource_audit_orphans";
+    const checkParent = !orphansAll && has("resources", "kind", "id") &&
+      (db.prepare(
+          "SELECT count(*) AS n FROM pragma_foreign_key_list('resource_audit')",
+        ).get() as { n: number }).n === 0;
+    let rows = 0;
+    report(table, rows, 0);
+    scanAudit(db, table, checkParent, (row, fraction) => {
+      const summary = entry(row.kind);
+      if (row.n !== undefined) {
+        const orphans = orphansAll ? row.n : row.orphans ?? 0;
+        summary.auditRecords += row.n - orphans;
+        summary.orphanAuditRecords += orphans;
+      }
+      if (row.bytes !== undefined) {
+        summary.auditBytes += row.bytes ?? 0;
+        bytes += row.bytes ?? 0;
+        rows += row.rows ?? 0;
+        report(table, rows, fraction);
+      }
+    });
   }
   return [...byKind.values()].sort((a, b) =>
     a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0
   );
 }
 
+/** A part of an audit table's summary for one kind. */
+interface AuditPart {
+  kind: unknown;
+  /** Rows of the kind (from the first pass). */
+  n?: number;
+  /** Rows of the kind whose resource is missing (first pass). */
+  orphans?: number;
+  /** Bytes of the kind's messages in one chunk (second pass). */
+  bytes?: number;
+  /** Rows in that chunk. */
+  rows?: number;
+}
+
+/** Rows per chunk of the byte count (more on huge rowid spans: at most ~256 chunks). */
+const CHUNK_ROWS = 65536n;
+
+/**
+ * Counts and sizes of an audit table per kind, in two passes: counts (and orphans)
+ * from the `(kind, resource_id, …)` index, which holds no message bytes; then the bytes
+ * in one pass over the table in rowid order, in chunks so that progress is a fraction.
+ * With several kinds, each chunk takes `length(data)` before it sorts by kind, so the
+ * sort holds small rows. Measured on 1,600,000 snapshots: 1.4 s, against 3.7 s for one
+ * `GROUP BY kind`, which walks the index and fetches each row from the table.
+ */
+function scanAudit(
+  db: DatabaseSync,
+  table: string,
+  checkParent: boolean,
+  add: (part: AuditPart, fraction: number) => void,
+): void {
+  const orphans = checkParent
+    ? "sum(NOT EXISTS (SELECT 1 FROM resources AS r WHERE r.kind = a.kind AND r.id = a.resource_id))"
+    : "0";
+  const counts = db.prepare(
+    `SELECT ${KIND} AS kind, count(*) AS n, ${orphans} AS orphans
+     FROM ${table} AS a GROUP BY a.kind`,
+  ).all() as unknown as AuditPart[];
+  for (const part of counts) add(part, 0);
+  if (counts.length === 0) return;
+  const rowid = rowidName(db, table);
+  const where = rowid === null
+    ? ""
+    : `WHERE a.${rowid} >= ?1 AND a.${rowid} <= ?2`;
+  const bytes = db.prepare(
+    counts.length === 1
+      ? `SELECT count(*) AS rows, sum(length(a.data)) AS bytes
+         FROM ${table} AS a NOT INDEXED ${where}`
+      : `SELECT ${KIND} AS kind, count(*) AS rows, sum(len) AS bytes
+         FROM (SELECT a.kind AS kind, length(a.data) AS len
+               FROM ${table} AS a NOT INDEXED ${where} ORDER BY a.kind)
+         GROUP BY kind`,
+  );
+  const each = (fraction: number, ...range: bigint[]) => {
+    for (const part of bytes.all(...range) as unknown as AuditPart[]) {
+      if (counts.length === 1) part.kind = counts[0].kind;
+      if (part.rows) add(part, fraction);
+    }
+  };
+  if (rowid === null) return each(1);
+  const span = db.prepare(
+    `SELECT min(${rowid}) AS lo, max(${rowid}) AS hi FROM ${table}`,
+  );
+  span.setReadBigInts(true);
+  const { lo, hi } = span.get() as { lo: bigint; hi: bigint };
+  const total = hi - lo + 1n;
+  const step = total / 256n > CHUNK_ROWS ? total / 256n : CHUNK_ROWS;
+  for (let from = lo; from <= hi; from += step) {
+    const to = from + step - 1n < hi ? from + step - 1n : hi;
+    each(Number(to - lo + 1n) / Number(total), from, to);
+  }
+}
+
+/** A name that reads the table's rowid, `null` for a WITHOUT ROWID table or when
+ * columns shadow every alias (a crafted file). */
+function rowidName(db: DatabaseSync, table: string): string | null {
+  const columns =
+    (db.prepare("SELECT name FROM pragma_table_xinfo(?)").all(table) as {
+      name: string;
+    }[]).map((c) => c.name.toLowerCase());
+  const name = ["rowid", "_rowid_", "oid"].find((n) => !columns.includes(n));
+  if (name === undefined) return null;
+  try {
+    db.prepare(`SELECT ${name} FROM ${table} LIMIT 0`);
+    return name;
+  } catch {
+    return null; // WITHOUT ROWID
+  }
+}
+
 function messageTypes(db: DatabaseSync): string[] {
-  if (!tableColumns(db, "message_schemas").includes("type_name")) return [];
+  const table = plainTable(db, "message_schemas");
+  if (table.state !== "table" || !table.columns.includes("type_name")) {
+    return [];
+  }
   return (db.prepare(
     "SELECT DISTINCT type_name FROM message_schemas ORDER BY type_name",
   ).all() as {
@@ -337,7 +552,8 @@ function messageTypes(db: DatabaseSync): string[] {
   }[]).map((r) => r.type_name);
 }
 
-function integrity(db: DatabaseSync): "ok" | string[] {
+/** The problems integrity_check and foreign_key_check report; `[]` when none. */
+function integrity(db: DatabaseSync): string[] {
   const problems = (db.prepare("PRAGMA integrity_check").all() as {
     integrity_check: string;
   }[])
@@ -356,7 +572,7 @@ function integrity(db: DatabaseSync): "ok" | string[] {
       } has no matching row in ${row.parent}`,
     );
   }
-  return problems.length === 0 ? "ok" : problems;
+  return problems;
 }
 
 function fileSize(path: string): number {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { tableColumns } from "../sqlite/connection.ts";
+import { requireTable } from "./read_only.ts";
 import {
   decodeBlob,
   type DecodedBlob,
@@ -60,7 +60,7 @@ export class RowDecoder {
   constructor(db: DatabaseSync, options: DecodeOptions = {}) {
     this.#options = options;
     this.#select =
-      tableColumns(db, "message_schemas").includes("descriptor_set")
+      requireTable(db, "message_schemas").includes("descriptor_set")
         ? db.prepare(
           "SELECT type_name, descriptor_set FROM message_schemas WHERE id = ?",
         )

@@ -2,7 +2,8 @@
  * SQLite access, the bottom layer above `src/errors.ts`. The only folder that opens
  * `node:sqlite`: store connections with their pragmas, read-only and owner-only file
  * handling (`connection.ts`), private scratch files (`scratch.ts`), and the one
- * classifier of SQLite failures into `StoreError.code` (`errors.ts`).
+ * classifier of SQLite failures into `StoreError.code` (`errors.ts`), and reading files
+ * we do not trust: no SQL from the file runs, objects are checked first (`untrusted.ts`).
  *
  * May import: `src/errors.ts`. Used by every folder that reads or writes a database.
  *
@@ -20,3 +21,9 @@ export {
 } from "./connection.ts";
 export { failureHint, sqliteErrorCode, sqliteFailure } from "./errors.ts";
 export { openScratchDatabase } from "./scratch.ts";
+export {
+  guardUntrustedReads,
+  plainTable,
+  refusedRead,
+  type TableCheck,
+} from "./untrusted.ts";

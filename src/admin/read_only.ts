@@ -1,0 +1,60 @@
+/**
+ * How the admin tools open and read a database file: read-only, never migrated, and
+ * distrusting the file (see `src/sqlite/untrusted.ts`): SQL stored in the file never
+ * runs, and objects that are not the plain tables a query expects are refused.
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { openConnection } from "../sqlite/connection.ts";
+import { guardUntrustedReads, plainTable } from "../sqlite/untrusted.ts";
+import { StoreError } from "../errors.ts";
+
+/**
+ * Opens `path` read-only with the guard of `guardUntrustedReads`; the caller closes it.
+ *
+ * @example
+ * ```ts
+ * import { migrate } from "../migrate/runner.ts";
+ * import { openUntrusted } from "./read_only.ts";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * migrate(path);
+ * openUntrusted(path).close();
+ * ```
+ */
+export function openUntrusted(path: string): DatabaseSync {
+  const db = openConnection(path, { readOnly: true });
+  guardUntrustedReads(db);
+  return db;
+}
+
+/**
+ * The columns of table `name`, `[]` when there is no such object; throws a
+ * {@linkcode StoreError} when `name` is a view, a virtual table or has generated columns
+ * (reading it would run the file's own SQL).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DatabaseSync } from "node:sqlite";
+ * import { requireTable } from "./read_only.ts";
+ *
+ * const db = new DatabaseSync(":memory:");
+ * db.exec("CREATE TABLE t (a); CREATE VIEW v AS SELECT a FROM t");
+ * assert.deepEqual(requireTable(db, "t"), ["a"]);
+ * assert.deepEqual(requireTable(db, "missing"), []);
+ * assert.throws(() => requireTable(db, "v"), /view/);
+ * db.close();
+ * ```
+ */
+export function requireTable(db: DatabaseSync, name: string): string[] {
+  const check = plainTable(db, name);
+  if (check.state === "refused") {
+    throw new StoreError(
+      `${check.problem}: refusing to read it (protostore keeps its rows in plain ` +
+        "tables, so the file was not written by protostore)",
+    );
+  }
+  return check.state === "table" ? check.columns : [];
+}
