@@ -17,16 +17,73 @@ export const COMMON_OPTIONS = {
 } as const satisfies Options;
 
 /**
- * Parses `args` strictly: unknown options and missing values become {@linkcode UsageError}s.
+ * Parses `args` strictly: unknown options, missing values and values given to flags
+ * become {@linkcode UsageError}s in the tool's own words, with a suggestion for a
+ * misspelt option (`unknown option --sttaus; did you mean --status?`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parse } from "./args.ts";
+ *
+ * const options = { status: { type: "boolean" } } as const;
+ * assert.equal(parse(["--status"], options, "migrate").values.status, true);
+ * assert.throws(() => parse(["--sttaus"], options, "migrate"), {
+ *   message: "unknown option --sttaus; did you mean --status?",
+ * });
+ * ```
  */
 export function parse<O extends Options>(
   args: string[],
   options: O,
   command: string,
 ) {
+  // Checked on parseArgs' own tokens first, so its messages never reach the user.
+  const { tokens } = parseArgs({
+    args,
+    options,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    const spec = options[token.name];
+    if (spec === undefined) {
+      // A single-letter option is too short to guess from.
+      const hint = token.name.length > 1
+        ? suggestion(token.name, Object.keys(options))
+        : undefined;
+      throw new UsageError(
+        `unknown option ${token.rawName}${
+          hint ? `; did you mean --${hint}?` : ""
+        }`,
+        command,
+      );
+    }
+    if (spec.type === "boolean" && token.value !== undefined) {
+      throw new UsageError(
+        `${token.rawName} takes no value, got ${JSON.stringify(token.value)}`,
+        command,
+      );
+    }
+    if (
+      spec.type === "string" &&
+      (token.value === undefined ||
+        (!token.inlineValue && token.value.startsWith("-")))
+    ) {
+      throw new UsageError(
+        `${token.rawName} needs a value${
+          token.value === undefined ? "" : `, got option ${token.value}`
+        }`,
+        command,
+      );
+    }
+  }
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
+    // Not reached for the cases above; kept so that nothing escapes as a crash.
     throw new UsageError(
       messageOf(error),
       command,
@@ -39,6 +96,60 @@ const DEFAULT_DB = "./protostore.sqlite";
 /** The `--db PATH` line of every help text, after the option name. */
 export const DB_HELP =
   `database file (default: $PROTOSTORE_DB, else ${DEFAULT_DB})`;
+
+/**
+ * The candidate closest to `typed` when it is near enough to be a slip of the keyboard
+ * (edit distance at most 2, or a prefix of exactly one candidate); `undefined` otherwise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { suggestion } from "./args.ts";
+ *
+ * assert.equal(suggestion("sttaus", ["status", "dry-run"]), "status");
+ * assert.equal(suggestion("dry", ["status", "dry-run"]), "dry-run");
+ * assert.equal(suggestion("frobnicate", ["status", "dry-run"]), undefined);
+ * ```
+ */
+export function suggestion(
+  typed: string,
+  candidates: string[],
+): string | undefined {
+  const prefixed = candidates.filter((c) => c.startsWith(typed));
+  if (typed.length > 1 && prefixed.length === 1) return prefixed[0];
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of candidates) {
+    const distance = editDistance(typed, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Damerau-Levenshtein distance (optimal string alignment): a swap counts as one. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : i),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(
+        d[i - 1][j] + 1,
+        d[i][j - 1] + 1,
+        d[i - 1][j - 1] + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
 
 /** The database path: `--db`, else `$PROTOSTORE_DB`, else `./protostore.sqlite`. */
 export function dbPath(flag: string | undefined, output: Output): string {

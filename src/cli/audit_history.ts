@@ -42,7 +42,8 @@ deleted resource that were kept as orphans are listed too, marked as such.
 
 Options:
   --db PATH            ${DB_HELP}
-  --json               print a JSON array of the snapshots, newest first
+  --json               print one JSON object: the live resource ("live", with
+                       "changes" under --diff) and the snapshots, newest first
   --limit N            at most N snapshots (the newest)
   --diff               field-level changes of each snapshot against the one before it,
                        and of the live resource against the newest snapshot
@@ -95,16 +96,33 @@ export const auditHistoryCommand: Command = {
       diff: values.diff,
     });
     if (values.json) {
-      // One JSON array, written entry by entry.
+      // One JSON document, the snapshots written entry by entry as they stream in.
+      const head = toJsonText({
+        kind,
+        id,
+        total: history.total,
+        orphaned: history.orphaned,
+        live: history.resource && {
+          updatedAt: history.resource.updatedAt,
+          size: history.resource.size,
+          type: history.resource.type,
+          decodedWith: history.resource.decodedWith,
+          message: history.resource.message,
+          ...(history.resource.reason
+            ? { reason: history.resource.reason }
+            : {}),
+          ...(values.diff ? { changes: history.liveChanges } : {}),
+        },
+      }).trimEnd();
+      output.out(`${head.slice(0, -2)},\n  "snapshots": [`);
       let first = true;
-      output.out("[");
       for (const entry of history.entries()) {
         output.out(
-          (first ? "\n" : ",\n") + indent(toJsonText(entry).trimEnd()),
+          (first ? "\n" : ",\n") + indent(toJsonText(entry).trimEnd(), 4),
         );
         first = false;
       }
-      output.out(first ? "]\n" : "\n]\n");
+      output.out(first ? "]\n}\n" : "\n  ]\n}\n");
       return 0;
     }
     const title = `${escapeControl(kind)}/${escapeControl(id)}`;
@@ -206,7 +224,7 @@ function row(
 ): string {
   return [
     id.padStart(8),
-    archived.padEnd(23),
+    archived.padEnd(27),
     hash.padEnd(14),
     fit(escapeControl(tag), 20).padEnd(20),
     size.padStart(10),
@@ -235,8 +253,9 @@ function changeLines(
   );
 }
 
-function indent(text: string): string {
-  return text.split("\n").map((line) => "  " + line).join("\n");
+function indent(text: string, spaces: number): string {
+  const pad = " ".repeat(spaces);
+  return text.split("\n").map((line) => pad + line).join("\n");
 }
 
 function renderSnapshot(entry: HistoryEntry, output: Output): string {

@@ -10,6 +10,7 @@ import { escapeControl } from "../decode/text.ts";
 import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./command.ts";
 import { fields, formatBytes, type Output, toJsonText } from "./output.ts";
+import { progressLine } from "./progress.ts";
 
 const HELP =
   `Usage: deno run -A cli.ts import-badger FILE [--db PATH] [--dry-run] [--json]
@@ -43,7 +44,7 @@ export const importBadgerCommand: Command = {
     }, "import-badger");
     const [file] = positionals(rest, ["FILE"], "import-badger");
     const path = dbPath(values.db, output);
-    const progress = output.errIsTerminal ? progressBar(output) : undefined;
+    const progress = dumpProgress(output);
     const dryRun = values["dry-run"] ?? false;
     requireDump(file);
     let summary: ImportSummary;
@@ -117,31 +118,21 @@ function renderSummary(s: ImportSummary, path: string, output: Output): string {
     ]);
 }
 
-/** A one-line progress bar on stderr, redrawn at most ten times a second. */
-function progressBar(output: Output) {
-  let last = 0;
-  let drawn = false;
+/** The dump's progress on the progress line: a bar when the dump's size is known. */
+function dumpProgress(output: Output) {
+  const line = progressLine(output);
+  if (line === undefined) return undefined;
   return {
     update(bytesRead: number, totalBytes?: number) {
-      const now = performance.now();
-      if (now - last < 100) return;
-      last = now;
-      drawn = true;
       if (!totalBytes) {
-        output.err(`\rreading dump: ${formatBytes(bytesRead)}\x1b[K`);
-        return;
+        line.draw(`reading dump: ${formatBytes(bytesRead)}`);
+      } else {
+        line.draw(
+          `${formatBytes(bytesRead)} / ${formatBytes(totalBytes)}`,
+          bytesRead / totalBytes,
+        );
       }
-      const fraction = Math.min(1, bytesRead / totalBytes);
-      const width = 30;
-      const filled = Math.round(fraction * width);
-      output.err(
-        `\r[${"#".repeat(filled)}${"-".repeat(width - filled)}] ` +
-          `${(fraction * 100).toFixed(0).padStart(3)}%  ` +
-          `${formatBytes(bytesRead)} / ${formatBytes(totalBytes)}\x1b[K`,
-      );
     },
-    done() {
-      if (drawn) output.err("\r\x1b[K");
-    },
+    done: line.done,
   };
 }

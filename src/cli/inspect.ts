@@ -14,6 +14,7 @@ import {
 } from "./decode_flags.ts";
 import type { Command } from "./command.ts";
 import { migrationTable } from "./migration_table.ts";
+import { progressLine } from "./progress.ts";
 import {
   bold,
   fields,
@@ -98,7 +99,21 @@ export const inspectCommand: Command = {
     if (values.descriptors || values.type || values["type-for"]) {
       throw new UsageError("decoding options go with KIND ID", "inspect");
     }
-    const overview = inspectDatabase(path, { check: values.check ?? false });
+    const progress = progressLine(output);
+    let overview;
+    try {
+      overview = inspectDatabase(path, {
+        check: values.check ?? false,
+        onProgress: progress && ((p) =>
+          progress.draw(
+            `${p.phase}: ${p.rows.toLocaleString("en-US")} row(s), ` +
+              `${formatBytes(p.bytes)} of messages`,
+            p.fraction,
+          )),
+      });
+    } finally {
+      progress?.done();
+    }
     output.out(
       values.json ? toJsonText(overview) : renderOverview(overview, output),
     );
@@ -107,7 +122,9 @@ export const inspectCommand: Command = {
       output.err(
         `protostore: integrity check of ${
           escapeControl(path)
-        } found ${overview.integrity.length} problem(s)\n`,
+        } found ${overview.integrity.length} problem(s): ${
+          escapeControl(overview.advice ?? "")
+        }\n`,
       );
       return 1;
     }
@@ -191,7 +208,7 @@ function renderOverview(
         ? "ok"
         : `${o.integrity.length} problem(s)\n${
           o.integrity.map((p) => `  ${escapeControl(p)}\n`).join("")
-        }`
+        }what to do: ${escapeControl(o.advice ?? "")}\n`
     }\n`,
   );
   return parts.join("\n");

@@ -13,7 +13,10 @@ import { importBadgerCommand } from "./import_badger.ts";
 import { inspectCommand } from "./inspect.ts";
 import { migrateCommand } from "./migrate.ts";
 import type { Command } from "./command.ts";
-import { DB_HELP } from "./args.ts";
+import { DB_HELP, suggestion } from "./args.ts";
+
+/** How the README runs the CLI: error messages name this, not a binary that does not exist. */
+const CLI = "deno run -A cli.ts";
 
 const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,
@@ -74,7 +77,12 @@ export async function main(
   const command = COMMANDS[name];
   try {
     if (command === undefined) {
-      throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+      const hint = suggestion(name, Object.keys(COMMANDS));
+      throw new UsageError(
+        `unknown command ${JSON.stringify(name)}${
+          hint ? `; did you mean ${hint}?` : ""
+        }`,
+      );
     }
     if (rest.includes("-h") || rest.includes("--help")) {
       output.out(command.help);
@@ -95,7 +103,7 @@ function report(
   // The reader went away (`| head`): stop quietly, as other Unix tools do.
   if (error instanceof Deno.errors.BrokenPipe) return 0;
   if (error instanceof UsageError) {
-    const hint = COMMANDS[name] ? `cli.ts ${name} --help` : "cli.ts --help";
+    const hint = COMMANDS[name] ? `${CLI} ${name} --help` : `${CLI} --help`;
     // node:util parseArgs messages span lines: fold them like other errors.
     const message = error.message.replace(/\s*\n\s*/g, " ");
     output.err(`protostore: ${escapeControl(message)} (see ${hint})\n`);

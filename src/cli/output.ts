@@ -169,7 +169,7 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** A time for tables: ISO-8601 without the `T`, to the millisecond. */
+/** A time for people: ISO-8601 without the `T`, to the millisecond, labelled UTC. */
 export function formatTime(date: Date | null | undefined): string {
-  return date ? date.toISOString().replace("T", " ").replace("Z", "") : "-";
+  return date ? date.toISOString().replace("T", " ").replace("Z", " UTC") : "-";
 }

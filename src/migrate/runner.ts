@@ -407,7 +407,7 @@ export function prepareDatabase(
         `migration(s) are pending (${
           plan.pending.map((p) => p.name).join(", ")
         }): ` +
-        "run `protostore migrate` (deno run -A cli.ts migrate --db PATH) first",
+        "run `deno run -A cli.ts migrate --db PATH` first",
     );
   }
   if (options.readOnly) return [];

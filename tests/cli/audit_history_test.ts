@@ -29,6 +29,23 @@ interface Change {
   after?: unknown;
 }
 
+/** What `audit-history --json` prints. */
+interface History {
+  kind: string;
+  id: string;
+  total: number;
+  orphaned: boolean;
+  live: {
+    updatedAt: string | null;
+    size: number;
+    type: string | null;
+    decodedWith: string;
+    message: unknown;
+    changes?: Change[];
+  } | null;
+  snapshots: Snapshot[];
+}
+
 interface Snapshot {
   id: number;
   archivedAt: string;
@@ -152,13 +169,13 @@ Deno.test("audit-history --help prints usage with every option and exits 0", asy
   }
 });
 
-Deno.test("audit-history --json is an array of the snapshots newest first, with ISO times", async () => {
+Deno.test("audit-history --json lists the snapshots newest first, with ISO times", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/db.sqlite`;
     const ids = writeHistory(path);
-    const snapshots = cliJson<Snapshot[]>(
+    const snapshots = cliJson<History>(
       await runCli(["audit-history", "skill", "s1", "--json", "--db", path]),
-    );
+    ).snapshots;
     assert.deepEqual(snapshots.map((s) => s.id), ids);
     let previous = "9999";
     for (const s of snapshots) {
@@ -205,12 +222,12 @@ Deno.test("audit-history lists the live state on top, then snapshots with shorte
     const lines = result.stdout.split("\n");
     assert.match(
       lines[0],
-      /^skill\/s1: 4 snapshot\(s\); live resource updated \d{4}-\d\d-\d\d [\d:.]+, \d+ B, example\.v1\.Skill \(type recorded in the database\)$/,
+      /^skill\/s1: 4 snapshot\(s\); live resource updated \d{4}-\d\d-\d\d [\d:.]+ UTC, \d+ B, example\.v1\.Skill \(type recorded in the database\)$/,
     );
     assert.match(lines[2], /^ +ID +ARCHIVED +VERSION HASH +TAG +SIZE$/);
     assert.match(
       lines[3],
-      /^ +live +\d{4}-\d\d-\d\d [\d:.]+ +\(current state\) +\d+ B$/,
+      /^ +live +\d{4}-\d\d-\d\d [\d:.]+ UTC +\(current state\) +\d+ B$/,
     );
     const rows = snapshotRows(result.stdout);
     assert.deepEqual(rows.map((r) => Number(r.trim().split(" ")[0])), ids);
@@ -243,11 +260,11 @@ Deno.test("audit-history --limit N shows the newest N and says how many are not 
       run("--json", "--limit", "1", "--diff"),
     ]);
     assert.deepEqual(
-      cliJson<Snapshot[]>(two).map((s) => s.id),
+      cliJson<History>(two).snapshots.map((s) => s.id),
       ids.slice(0, 2),
     );
-    assert.deepEqual(cliJson<Snapshot[]>(zero), []);
-    assert.deepEqual(cliJson<Snapshot[]>(many).map((s) => s.id), ids);
+    assert.deepEqual(cliJson<History>(zero).snapshots, []);
+    assert.deepEqual(cliJson<History>(many).snapshots.map((s) => s.id), ids);
     assert.deepEqual(
       snapshotRows(human.stdout).map((r) => Number(r.trim().split(" ")[0])),
       [ids[0]],
@@ -257,7 +274,7 @@ Deno.test("audit-history --limit N shows the newest N and says how many are not 
       /… 3 older snapshot\(s\) not shown \(--limit\)\n$/,
     );
     // The one snapshot shown is still diffed against the one before it.
-    const [only] = cliJson<Snapshot[]>(diffOne);
+    const [only] = cliJson<History>(diffOne).snapshots;
     assert.equal(only.id, ids[0]);
     assert.ok(Array.isArray(only.changes) && only.changes.length > 0);
   });
@@ -279,7 +296,7 @@ Deno.test("audit-history --diff lists the changed paths old → new, null/oldest
       ]),
       runCli(["audit-history", "skill", "s1", "--diff", "--db", path]),
     ]);
-    const snapshots = cliJson<Snapshot[]>(json);
+    const snapshots = cliJson<History>(json).snapshots;
     assert.deepEqual(snapshots.map((s) => s.id), ids);
     // Compared as sets: the order of paths is the diff's business.
     assert.deepEqual(snapshots.map((s) => s.changes && byPath(s.changes)), [
@@ -429,7 +446,7 @@ Deno.test("audit-history of a resource without history says so and exits 0; an u
     );
     assert.equal(diff.code, 0, diff.stderr);
     assert.match(diff.stdout, /no audit history\n$/);
-    assert.deepEqual(cliJson<Snapshot[]>(json), []);
+    assert.deepEqual(cliJson<History>(json).snapshots, []);
     assert.match(
       assertFailure(unknownId, 1),
       /resource "skill"\/"nope" does not exist/,
@@ -480,7 +497,7 @@ Deno.test("audit-history of an unmigrated Go v2 file: wire dump without descript
       wireHuman.stdout,
       /^skill\/s1: 2 snapshot\(s\); .*schema-less wire dump \(no type known; pass --descriptors FILE --type NAME\)$/m,
     );
-    const wire = cliJson<Snapshot[]>(wireJson);
+    const wire = cliJson<History>(wireJson).snapshots;
     assert.deepEqual(wire.map((s) => [s.decodedWith, s.type]), [
       ["wire", null],
       ["wire", null],
@@ -491,7 +508,7 @@ Deno.test("audit-history of an unmigrated Go v2 file: wire dump without descript
       string: "one",
     }]);
 
-    const snapshots = cliJson<Snapshot[]>(json);
+    const snapshots = cliJson<History>(json).snapshots;
     assert.deepEqual(
       snapshots.map((
         s,
@@ -586,11 +603,14 @@ Deno.test("audit-history lists orphaned snapshots of a deleted resource, before 
       assert.doesNotMatch(result.stdout, /^ +live /m);
     }
     assert.equal(snapshotRows(goHuman.stdout).length, 1);
-    assert.deepEqual(cliJson<Snapshot[]>(goJson).map((s) => s.archivedAt), [
-      "2026-01-25T09:00:00.000Z",
-    ]);
+    assert.deepEqual(
+      cliJson<History>(goJson).snapshots.map((s) => s.archivedAt),
+      [
+        "2026-01-25T09:00:00.000Z",
+      ],
+    );
     assert.equal(snapshotRows(human.stdout).length, 2);
-    const snapshots = cliJson<Snapshot[]>(json);
+    const snapshots = cliJson<History>(json).snapshots;
     assert.deepEqual(snapshots.map((s) => [s.id, s.archivedAt, s.tag]), [
       [orphanId, "2026-01-25T09:00:00.123Z", "last"],
       [orphanId + 1, "2026-01-25T08:00:00.000Z", null],
@@ -598,7 +618,7 @@ Deno.test("audit-history lists orphaned snapshots of a deleted resource, before 
     // Orphans were written without a recorded type: a wire dump.
     assert.equal(snapshots[0].decodedWith, "wire");
     assert.deepEqual(
-      cliJson<Snapshot[]>(diff).map((s) => s.changes),
+      cliJson<History>(diff).snapshots.map((s) => s.changes),
       [[{
         path: "[1]",
         op: "added",
@@ -640,7 +660,7 @@ Deno.test("usage errors of audit-history exit 2 with one line", async () => {
     results.forEach((result, i) => {
       const line = assertFailure(result, 2);
       assert.match(line, cases[i][1], cases[i][0].join(" "));
-      assert.match(line, /\(see cli\.ts audit-history --help\)$/);
+      assert.match(line, /\(see deno run -A cli\.ts audit-history --help\)$/);
       assert.ok(
         !line.includes("\\n"),
         `multi-line messages are folded: ${line}`,
@@ -662,7 +682,9 @@ Deno.test("audit-history reads $PROTOSTORE_DB when --db is not given", async () 
     ], {
       env: { PROTOSTORE_DB: `${dir}/env.sqlite` },
     });
-    assert.deepEqual(cliJson<Snapshot[]>(result).map((s) => s.id), [ids[0]]);
+    assert.deepEqual(cliJson<History>(result).snapshots.map((s) => s.id), [
+      ids[0],
+    ]);
   });
 });
 
@@ -729,7 +751,7 @@ Deno.test("control characters in ids, tags, hashes and messages never reach audi
       /^skill\/s\\x1b\[31m\\x9b2J\\u202e: 2 snapshot/,
     );
     assert.match(results[0].stdout, /name: "a" → "\\u001b\]0;pwned\\u0007/);
-    const [newest] = cliJson<Snapshot[]>(results[1]);
+    const [newest] = cliJson<History>(results[1]).snapshots;
     assert.equal(newest.tag, evil);
     assert.equal(newest.versionHash, evil);
     assert.deepEqual(newest.message, { name: evil, labels: { [evil]: evil } });
@@ -780,5 +802,46 @@ Deno.test("audit-history stops quietly when the reader closes the pipe early", a
     ]);
     assert.equal(stderr, "", "no error report for a closed pipe");
     assert.equal(status.code, 0);
+  });
+});
+
+Deno.test("audit-history --json has the live resource, and with --diff its changes against the newest snapshot", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/db.sqlite`;
+    const ids = writeHistory(path);
+    const [plain, diffed, human] = await Promise.all([
+      runCli(["audit-history", "skill", "s1", "--json", "--db", path]),
+      runCli([
+        "audit-history",
+        "skill",
+        "s1",
+        "--json",
+        "--diff",
+        "--db",
+        path,
+      ]),
+      runCli(["audit-history", "skill", "s1", "--diff", "--db", path]),
+    ]);
+    const withoutDiff = cliJson<History>(plain);
+    assert.equal(withoutDiff.total, 4);
+    assert.equal(withoutDiff.orphaned, false);
+    assert.deepEqual(
+      (withoutDiff.live?.message as { description: string }).description,
+      "live",
+    );
+    assert.match(withoutDiff.live?.updatedAt ?? "", ISO);
+    assert.equal(withoutDiff.live?.type, "example.v1.Skill");
+    assert.equal(
+      withoutDiff.live?.changes,
+      undefined,
+      "changes only with --diff",
+    );
+    const history = cliJson<History>(diffed);
+    assert.deepEqual(history.snapshots.map((s) => s.id), ids);
+    // The same change the text output shows under the live row.
+    assert.deepEqual(history.live?.changes, [
+      { path: "description", op: "added", after: "live" },
+    ]);
+    assert.match(human.stdout, /^ +live .*\n +\+ description: "live"$/m);
   });
 });

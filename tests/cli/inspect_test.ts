@@ -23,6 +23,7 @@ import {
   runCliInTerminal,
   runCliProcess,
 } from "../helpers/cli.ts";
+import { damagePage, writeRows } from "../helpers/rows.ts";
 import { writeGoDb } from "../helpers/go_store.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
@@ -309,7 +310,7 @@ Deno.test("inspect --check lists integrity problems such as foreign key violatio
       assert.equal(run.code, 1);
       assert.match(
         run.stderr,
-        /^protostore: integrity check of .* found 1 problem\(s\)\n$/,
+        /^protostore: integrity check of .* found 1 problem\(s\): rows refer to parents that do not exist .*\n$/,
       );
     }
     const integrity = (JSON.parse(json.stdout) as Overview).integrity;
@@ -357,7 +358,7 @@ Deno.test("inspect KIND ID decodes with the type the Store recorded (protobuf JS
     assert.match(human.stdout, /^id: +s1$/m);
     assert.match(
       human.stdout,
-      /^updated: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/m,
+      /^updated: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC$/m,
     );
     assert.match(human.stdout, /^size: +\d+ B$/m);
     assert.match(
@@ -715,7 +716,7 @@ Deno.test("usage errors of inspect exit 2 with one line", async () => {
     results.forEach((result, i) => {
       const line = assertFailure(result, 2);
       assert.match(line, cases[i][1], cases[i][0].join(" "));
-      assert.match(line, /\(see cli\.ts inspect --help\)$/);
+      assert.match(line, /\(see deno run -A cli\.ts inspect --help\)$/);
     });
   });
 });
@@ -840,4 +841,85 @@ Deno.test({
       assert.ok(!piped.stdout.includes("\x1b"), "no escape codes into a pipe");
     });
   },
+});
+
+Deno.test("inspect --check of a file with a damaged page reports the damage and what to do, text and --json, exit 1", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/damaged.sqlite`;
+    writeRows(path, 400, 3);
+    damagePage(path);
+    const [text, json] = await Promise.all([
+      runCli(["inspect", "--check", "--db", path]),
+      runCli(["inspect", "--check", "--json", "--db", path]),
+    ]);
+    for (const result of [text, json]) {
+      assert.equal(result.code, 1, result.stderr);
+      assert.doesNotMatch(result.stderr, /unexpected error/);
+      assert.match(
+        result.stderr,
+        /^protostore: integrity check of .* found \d+ problem\(s\): the file is damaged: restore it from a backup, or recover .*sqlite3 .*\.recover.*\n$/,
+      );
+    }
+    assert.match(text.stdout, /^integrity: \d+ problem\(s\)$/m);
+    assert.match(
+      text.stdout,
+      /^what to do: the file is damaged: restore it from a backup/m,
+    );
+    const overview = JSON.parse(json.stdout) as Overview & { advice: string };
+    assert.ok(
+      Array.isArray(overview.integrity) && overview.integrity.length > 0,
+    );
+    assert.match(overview.advice, /\.recover/);
+  });
+});
+
+Deno.test("inspect shows its progress on stderr when stderr is a terminal, and nothing otherwise", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/db.sqlite`;
+    writeRows(path, 50, 2);
+    const [terminal, piped] = await Promise.all([
+      runCli(["inspect", "--check", "--db", path], { errIsTerminal: true }),
+      runCli(["inspect", "--check", "--db", path]),
+    ]);
+    assert.equal(terminal.code, 0, terminal.stderr);
+    assert.equal(terminal.stdout, piped.stdout, "the same report");
+    assert.equal(piped.stderr, "", "no progress into a pipe or a log");
+    // Drawn over one line with \r, and erased at the end.
+    assert.match(terminal.stderr, /^\rresources: \d+ row\(s\)/);
+    assert.match(terminal.stderr, /\r +\r$/);
+    assert.ok(
+      !terminal.stderr.includes("\n") && !terminal.stderr.includes("\x1b"),
+      "one line, no escape codes",
+    );
+  });
+});
+
+Deno.test("inspect and audit-history of a file whose resources is an endless view finish with a finding or a refusal", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/crafted.sqlite`;
+    const db = new DatabaseSync(path);
+    db.exec(
+      `CREATE VIEW resources AS
+         WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)
+         SELECT 'k' AS kind, CAST(n AS TEXT) AS id, x'0801' AS data,
+                '2026-01-01' AS updated_at FROM r`,
+    );
+    db.close();
+    const [overview, one, history] = await Promise.all([
+      runCli(["inspect", "--json", "--db", path]),
+      runCli(["inspect", "k", "1", "--db", path]),
+      runCli(["audit-history", "k", "1", "--db", path]),
+    ]);
+    assert.ok(
+      cliJson<Overview>(overview).problems.includes(
+        "resources is a view, not a table: its rows were not read",
+      ),
+    );
+    for (const refused of [one, history]) {
+      assert.match(
+        assertFailure(refused, 1),
+        /^protostore: resources is a view, not a table: refusing to read it/,
+      );
+    }
+  });
 });

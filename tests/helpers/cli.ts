@@ -39,6 +39,8 @@ export interface CliResult {
 export interface RunOptions {
   /** Extra environment variables (the CLI never inherits PROTOSTORE_DB or NO_COLOR). */
   env?: Record<string, string>;
+  /** In process only: pretend stderr is a terminal (progress lines). Default false. */
+  errIsTerminal?: boolean;
 }
 
 /** Options of the subprocess runs ({@linkcode runCliProcess}, {@linkcode cliCommand}). */
@@ -76,7 +78,7 @@ export async function runCli(
     out: (text) => stdout += text,
     err: (text) => stderr += text,
     color: false,
-    errIsTerminal: false,
+    errIsTerminal: options.errIsTerminal ?? false,
     env: (name) => Object.hasOwn(env, name) ? env[name] : undefined,
   });
   return { code, stdout, stderr, stdoutBytes: encoder.encode(stdout) };
