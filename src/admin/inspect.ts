@@ -164,12 +164,11 @@ export function inspectDatabase(
         () => Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0],
       );
     const problems: string[] = [];
-    const plan = reading("schema_version", EMPTY_PLAN, () => {
-      const table = plainTable(db, "schema_version");
-      if (table.state !== "refused") return planMigrations(db);
-      problems.push(`${table.problem}: the migration history was not read`);
-      return EMPTY_PLAN;
-    });
+    const plan = reading(
+      "schema_version",
+      EMPTY_PLAN,
+      () => planMigrations(db),
+    );
     problems.unshift(...plan.problems);
     const kinds = reading(
       "the resources and their history",

@@ -13,6 +13,7 @@ import {
 } from "../sqlite/connection.ts";
 import { messageOf, MigrationError, StoreError } from "../errors.ts";
 import { sqliteErrorCode } from "../sqlite/errors.ts";
+import { plainTable } from "../sqlite/untrusted.ts";
 import { type Migration, MIGRATIONS } from "./files.ts";
 
 /** A row of `schema_version`. */
@@ -539,7 +540,16 @@ function refuseProblems(plan: Pick<MigrationPlan, "problems">): void {
 }
 
 function readApplied(db: DatabaseSync, problems: string[]): AppliedMigration[] {
-  const columns = tableColumns(db, "schema_version");
+  // Read only a plain table: a view could be an endless query (a crafted file).
+  const table = plainTable(db, "schema_version");
+  if (table.state === "refused") {
+    problems.push(
+      `${table.problem}: the migration history was not read (the file was not ` +
+        "written by protostore)",
+    );
+    return [];
+  }
+  const columns = table.state === "table" ? table.columns : [];
   if (columns.length === 0) return [];
   if (!columns.includes("version") || !columns.includes("applied_at")) {
     problems.push(

@@ -104,7 +104,7 @@ export function refusedRead(
   path: string,
 ): unknown {
   const what = refusals.get(db);
-  if (what === undefined || !/not authorized/i.test(String(error))) {
+  if (what === undefined || !/not authorized|prohibited/i.test(String(error))) {
     return error;
   }
   refusals.delete(db);
