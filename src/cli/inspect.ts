@@ -100,15 +100,19 @@ export const inspectCommand: Command = {
       throw new UsageError("decoding options go with KIND ID", "inspect");
     }
     const progress = progressLine(output);
+    let phase = "";
     let overview;
     try {
       overview = inspectDatabase(path, {
         check: values.check ?? false,
         onProgress: progress && ((p) =>
           progress.draw(
-            `${p.phase}: ${p.rows.toLocaleString("en-US")} row(s), ` +
-              `${formatBytes(p.bytes)} of messages`,
+            p.phase === "integrity check"
+              ? "integrity check: reading every page…"
+              : `${p.phase}: ${p.rows.toLocaleString("en-US")} row(s), ` +
+                `${formatBytes(p.bytes)} of messages`,
             p.fraction,
+            phase !== (phase = p.phase),
           )),
       });
     } finally {

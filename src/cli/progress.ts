@@ -8,8 +8,9 @@ import type { Output } from "./output.ts";
 
 /** A progress line; {@linkcode progressLine} makes one. */
 export interface ProgressLine {
-  /** Draws `text`, after a bar when `fraction` (0 to 1) is known. Throttled. */
-  draw(text: string, fraction?: number): void;
+  /** Draws `text`, after a bar when `fraction` (0 to 1) is known. Throttled to ten
+   * times a second unless `now` (e.g. a new phase that may take long). */
+  draw(text: string, fraction?: number, now?: boolean): void;
   /** Erases the line if anything was drawn. */
   done(): void;
 }
@@ -44,9 +45,9 @@ export function progressLine(output: Output): ProgressLine | undefined {
     width = line.length;
   };
   return {
-    draw(text, fraction) {
+    draw(text, fraction, immediately = false) {
       const now = performance.now();
-      if (now - last < 100) return;
+      if (now - last < 100 && !immediately) return;
       last = now;
       if (fraction === undefined) return put(text);
       const clamped = Math.min(1, Math.max(0, fraction));

@@ -331,8 +331,14 @@ Deno.test("migrate continues a Go v1 file: legacy audit rows become snapshots, r
         [3, FILES[2], true],
       ],
     );
-    const snapshots = cliJson<
-      { archivedAt: string; message: unknown; decodedWith: string }[]
+    const { snapshots } = cliJson<
+      {
+        snapshots: {
+          archivedAt: string;
+          message: unknown;
+          decodedWith: string;
+        }[];
+      }
     >(history);
     assert.deepEqual(
       snapshots.map((s) => [s.archivedAt, s.message, s.decodedWith]),
