@@ -27,7 +27,13 @@ const BAR_WIDTH = 30;
  * import { progressLine } from "./progress.ts";
  *
  * let err = "";
- * const output = { out() {}, err: (t: string) => { err += t; }, color: false, errIsTerminal: true };
+ * const output = {
+ *   out() {},
+ *   err: (t: string) => { err += t; },
+ *   color: false,
+ *   errIsTerminal: true,
+ *   env: () => undefined,
+ * };
  * const line = progressLine(output)!;
  * line.draw("reading", 0.5);
  * line.done();
