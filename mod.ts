@@ -48,7 +48,6 @@ export {
   TypeMismatchError,
 } from "./src/errors.ts";
 export {
-  type AppliedMigration,
   migrate,
   type MigrateOptions,
   type MigrateResult,

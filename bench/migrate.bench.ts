@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { migrate } from "../src/migrate/runner.ts";
+import { migrate } from "../src/migrate/migrate.ts";
 import { buildGoDb, copyDb, tempDir } from "./_data.ts";
 
 const ROWS = 50_000;

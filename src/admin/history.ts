@@ -17,7 +17,7 @@ import {
   StoreError,
 } from "../errors.ts";
 import { type InspectedResource, readResource, toBytes } from "./inspect.ts";
-import { parseSqliteTime } from "../migrate/runner.ts";
+import { parseSqliteTime } from "../sqlite/time.ts";
 import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
 import type { DecodedWith } from "../decode/descriptors.ts";
 

@@ -19,9 +19,9 @@ import {
 import {
   type AppliedMigration,
   type MigrationPlan,
-  parseSqliteTime,
   planMigrations,
-} from "../migrate/runner.ts";
+} from "../migrate/plan.ts";
+import { parseSqliteTime } from "../sqlite/time.ts";
 import { openUntrusted, requireTable } from "./read_only.ts";
 import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
 import type { DecodedWith } from "../decode/descriptors.ts";

@@ -15,7 +15,7 @@ import { StoreError } from "../errors.ts";
  *
  * @example
  * ```ts
- * import { migrate } from "../migrate/runner.ts";
+ * import { migrate } from "../migrate/migrate.ts";
  * import { openUntrusted } from "./read_only.ts";
  *
  * const path = `${await Deno.makeTempDir()}/db.sqlite`;

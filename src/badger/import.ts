@@ -22,7 +22,8 @@ import {
   openConnection,
   tableColumns,
 } from "../sqlite/connection.ts";
-import { migrateWith, migrationStatus } from "../migrate/runner.ts";
+import { migrateWith } from "../migrate/runner.ts";
+import { migrationStatus } from "../migrate/migrate.ts";
 import { Store } from "../store/store.ts";
 import {
   type ApplyContext,

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { migrate, migrationStatus } from "../migrate/runner.ts";
+import { migrate, migrationStatus } from "../migrate/migrate.ts";
 import { escapeControl } from "../decode/text.ts";
 import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./command.ts";

@@ -1,7 +1,9 @@
 /**
- * The schema: the migration files shipped with the module (`files.ts`) and the runner
- * that plans, checks and applies them, one transaction each, recorded in
- * `schema_version` (`runner.ts`).
+ * The schema: the migration files shipped with the module (`files.ts`), the plan of a
+ * connection (what is applied, pending, refused: `plan.ts`), the shape check against
+ * what the files create (`shape.ts`), the runner that applies files one transaction
+ * each, recorded in `schema_version` (`runner.ts`), and migration of a database file
+ * by path (`migrate.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`. Used by store (every open migrates or
  * checks), admin and cli.
@@ -11,18 +13,23 @@
 export { defineMigration, type Migration, MIGRATIONS } from "./files.ts";
 export {
   type AppliedMigration,
-  applyMigrations,
-  migrate,
-  type MigrateOptions,
-  type MigrateResult,
-  migrateWith,
-  type MigrateWithOptions,
   type MigrationPlan,
-  type MigrationStatus,
-  migrationStatus,
-  parseSqliteTime,
   type PendingMigration,
   planMigrations,
+  refuseProblems,
+} from "./plan.ts";
+export { schemaProblems } from "./shape.ts";
+export {
+  applyMigrations,
+  migrateWith,
+  type MigrateWithOptions,
   prepareDatabase,
   type PrepareOptions,
 } from "./runner.ts";
+export {
+  migrate,
+  type MigrateOptions,
+  type MigrateResult,
+  type MigrationStatus,
+  migrationStatus,
+} from "./migrate.ts";

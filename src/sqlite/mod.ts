@@ -1,9 +1,10 @@
 /**
  * SQLite access, the bottom layer above `src/errors.ts`. The only folder that opens
  * `node:sqlite`: store connections with their pragmas, read-only and owner-only file
- * handling (`connection.ts`), private scratch files (`scratch.ts`), and the one
- * classifier of SQLite failures into `StoreError.code` (`errors.ts`), and reading files
- * we do not trust: no SQL from the file runs, objects are checked first (`untrusted.ts`).
+ * handling (`connection.ts`), private scratch files (`scratch.ts`), the one
+ * classifier of SQLite failures into `StoreError.code` (`errors.ts`), reading files
+ * we do not trust: no SQL from the file runs, objects are checked first (`untrusted.ts`),
+ * and SQLite's time text (`time.ts`).
  *
  * May import: `src/errors.ts`. Used by every folder that reads or writes a database.
  *
@@ -27,3 +28,4 @@ export {
   refusedRead,
   type TableCheck,
 } from "./untrusted.ts";
+export { parseSqliteTime } from "./time.ts";

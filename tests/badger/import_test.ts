@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { importBadgerBackup } from "../../src/badger/import.ts";
 import { DecodeError } from "../../src/errors.ts";
-import { migrationStatus } from "../../src/migrate/runner.ts";
+import { migrationStatus } from "../../src/migrate/migrate.ts";
 import { openStore } from "../../src/store/store.ts";
 import { encodeBackup, frame } from "../helpers/badger_writer.ts";
 import { writeGoDb } from "../helpers/go_store.ts";

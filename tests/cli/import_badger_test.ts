@@ -4,7 +4,7 @@ import { assertFailure, cliJson, runCli } from "../helpers/cli.ts";
 import { encodeBackup, frame } from "../helpers/badger_writer.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { writeGoDb } from "../helpers/go_store.ts";
-import { migrationStatus } from "../../src/migrate/runner.ts";
+import { migrationStatus } from "../../src/migrate/migrate.ts";
 import type { ImportSummary } from "../../mod.ts";
 
 const FIXTURE =

@@ -15,7 +15,8 @@ import {
   StoreError,
 } from "../../mod.ts";
 import { openConnection } from "../../src/sqlite/connection.ts";
-import { applyMigrations, planMigrations } from "../../src/migrate/runner.ts";
+import { applyMigrations } from "../../src/migrate/runner.ts";
+import { planMigrations } from "../../src/migrate/plan.ts";
 import {
   defineMigration,
   type Migration,
