@@ -48,6 +48,10 @@ export {
   TypeMismatchError,
 } from "./src/errors.ts";
 export {
+  type AppliedMigration,
+  downgrade,
+  type DowngradeOptions,
+  type DowngradeResult,
   migrate,
   type MigrateOptions,
   type MigrateResult,

@@ -125,7 +125,7 @@ export interface InspectProgress {
  * const path = `${await Deno.makeTempDir()}/db.sqlite`;
  * migrate(path);
  * const overview = inspectDatabase(path, { check: true });
- * assert(overview.schemaVersion === 3 && overview.integrity === "ok");
+ * assert(overview.pendingMigrations.length === 0 && overview.integrity === "ok");
  * ```
  */
 export function inspectDatabase(

@@ -14,6 +14,7 @@ import { inspectCommand } from "./inspect.ts";
 import { migrateCommand } from "./migrate.ts";
 import type { Command } from "./command.ts";
 import { DB_HELP, suggestion } from "./args.ts";
+import { downgradeCommand } from "./downgrade.ts";
 
 /** How the README runs the CLI: error messages name this, not a binary that does not exist. */
 const CLI = "deno run -A cli.ts";
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   inspect: inspectCommand,
   "audit-history": auditHistoryCommand,
   "import-badger": importBadgerCommand,
+  downgrade: downgradeCommand,
 };
 
 const TOOL_HELP = `protostore — administer a protostore SQLite database

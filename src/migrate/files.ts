@@ -13,6 +13,9 @@ import m0002 from "../../migrations/0002_resource_audit.sql" with {
 import m0003 from "../../migrations/0003_cascade_ms_types.sql" with {
   type: "text",
 };
+import m0004 from "../../migrations/0004_iso_time_checks_16k_pages.sql" with {
+  type: "text",
+};
 
 /** One migration file: `NNNN_description.sql`. */
 export interface Migration {
@@ -30,9 +33,16 @@ export interface Migration {
    * foreign keys on would cascade. The runner checks `foreign_key_check` before commit.
    */
   readonly foreignKeysOff: boolean;
+  /**
+   * The page size the file asks for (a leading line `-- protostore: page-size N`), or
+   * `undefined`. A new database gets it before its first table; an existing one is
+   * rebuilt with `VACUUM` (outside WAL) after the file commits.
+   */
+  readonly pageSize?: number;
 }
 
 const FOREIGN_KEYS_OFF = /^--\s*protostore:\s*foreign-keys-off\s*$/m;
+const PAGE_SIZE = /^--\s*protostore:\s*page-size\s+(\d+)\s*$/;
 
 /**
  * Builds a {@linkcode Migration} from a file name and its SQL text.
@@ -53,12 +63,28 @@ export function defineMigration(name: string, sql: string): Migration {
       `migration file name ${name} does not match NNNN_description.sql`,
     );
   }
+  // Directives are the leading comment lines.
+  const header: string[] = [];
+  for (const line of sql.split("\n")) {
+    if (!line.startsWith("--")) break;
+    header.push(line);
+  }
+  const pageSize = header.map((line) => PAGE_SIZE.exec(line)).find((m) => m);
+  if (pageSize) {
+    const size = Number(pageSize[1]);
+    if (size < 512 || size > 65536 || (size & (size - 1)) !== 0) {
+      throw new Error(
+        `migration ${name} asks for page size ${size}: SQLite takes a power of two from 512 to 65536`,
+      );
+    }
+  }
   return {
     version: Number(match[1]),
     name,
     sql,
     checksum: createHash("sha256").update(sql).digest("hex"),
     foreignKeysOff: FOREIGN_KEYS_OFF.test(sql.split("\n", 1)[0]),
+    ...(pageSize ? { pageSize: Number(pageSize[1]) } : {}),
   };
 }
 
@@ -77,4 +103,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   defineMigration("0001_resources.sql", m0001),
   defineMigration("0002_resource_audit.sql", m0002),
   defineMigration("0003_cascade_ms_types.sql", m0003),
+  defineMigration("0004_iso_time_checks_16k_pages.sql", m0004),
 ]);

@@ -2,8 +2,9 @@
  * The schema: the migration files shipped with the module (`files.ts`), the plan of a
  * connection (what is applied, pending, refused: `plan.ts`), the shape check against
  * what the files create (`shape.ts`), the runner that applies files one transaction
- * each, recorded in `schema_version` (`runner.ts`), and migration of a database file
- * by path (`migrate.ts`).
+ * each, recorded in `schema_version` (`runner.ts`), migration of a database file by
+ * path (`migrate.ts`), the way back to the Go store's schema (`downgrade.ts`), and the
+ * time checks of 0004 seen from protostore's side (`time_checks.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`. Used by store (every open migrates or
  * checks), admin and cli.
@@ -33,3 +34,9 @@ export {
   type MigrationStatus,
   migrationStatus,
 } from "./migrate.ts";
+export {
+  downgrade,
+  type DowngradeOptions,
+  type DowngradeResult,
+} from "./downgrade.ts";
+export { timeCheckFailure } from "./time_checks.ts";

@@ -47,8 +47,6 @@ export interface MigrationPlan {
   problems: string[];
 }
 
-const LATEST = MIGRATIONS.at(-1)?.version ?? 0;
-
 /**
  * Reads the database's migration state without writing: applied rows, pending files,
  * and every problem that would make the runner refuse (edited files, versions from
@@ -129,15 +127,11 @@ function readPlan(
       );
     }
   }
-  if (migrations === MIGRATIONS) {
-    // Checked at every version, before anything is written (even the switch to WAL): a
-    // pending file must not run someone else's triggers, trip over a view, or fail half
-    // way on a table that has the right name but not the shape its version implies.
-    if (schemaVersion <= LATEST) {
-      problems.push(...schemaProblems(db, schemaVersion));
-    }
-  } else if (problems.length === 0 && pending.length === 0) {
-    problems.push(...schemaProblems(db, LATEST));
+  // Checked at every version, before anything is written (even the switch to WAL): a
+  // pending file must not run someone else's triggers, trip over a view, or fail half
+  // way on a table that has the right name but not the shape its version implies.
+  if (schemaVersion <= (migrations.at(-1)?.version ?? 0)) {
+    problems.push(...schemaProblems(db, schemaVersion, migrations));
   }
   return { schemaVersion, applied, pending, problems };
 }

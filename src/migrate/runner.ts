@@ -10,6 +10,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { enableWal, tableColumns } from "../sqlite/connection.ts";
 import { messageOf, MigrationError, StoreError } from "../errors.ts";
 import { sqliteErrorCode } from "../sqlite/errors.ts";
+import { timeCheckFailure } from "./time_checks.ts";
 import { type Migration, MIGRATIONS } from "./files.ts";
 import {
   type MigrationPlan,
@@ -32,7 +33,7 @@ import {
  * import { applyMigrations } from "./runner.ts";
  *
  * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
- * assert(applyMigrations(db).length === 3);
+ * assert(applyMigrations(db).length > 0);
  * assert(applyMigrations(db).length === 0);
  * db.close();
  * ```
@@ -42,6 +43,7 @@ export function applyMigrations(
   migrations: readonly Migration[] = MIGRATIONS,
 ): PendingMigration[] {
   refuseProblems(planMigrations(db, migrations));
+  setNewFilePageSize(db, migrations);
   const done: PendingMigration[] = [];
   for (const file of migrations) {
     // foreign_keys cannot change inside a transaction: switch it before BEGIN.
@@ -62,12 +64,18 @@ export function applyMigrations(
           name: file.name,
           checksum: file.checksum,
         });
+        if (file.pageSize !== undefined) resizePages(db, file.pageSize);
       } catch (error) {
         if (db.isTransaction) db.exec("ROLLBACK");
         if (error instanceof StoreError) throw error;
+        const reason = messageOf(error);
+        const timeCheck = timeCheckFailure(reason);
         throw new MigrationError(
           `migration ${file.name} failed and was rolled back: ${
-            messageOf(error)
+            timeCheck === undefined
+              ? reason
+              : `${timeCheck}; a row holds time text that cannot be converted: fix or ` +
+                "delete it (sqlite3), then migrate again"
           }`,
           { cause: error, file: file.name, code: sqliteErrorCode(error) },
         );
@@ -116,9 +124,11 @@ export interface MigrateWithOptions {
  *
  * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
  * const { applied } = migrateWith(db, () => {
- *   db.prepare("INSERT INTO resources (kind, id, data, updated_at) VALUES ('a', '1', x'', '')").run();
+ *   db.prepare(
+ *     "INSERT INTO resources (kind, id, data, updated_at) VALUES ('a', '1', x'', ?)",
+ *   ).run(new Date().toISOString());
  * });
- * assert.equal(applied.length, 3);
+ * assert.equal(applied[0].name, "0001_resources.sql");
  * db.close();
  * ```
  */
@@ -137,7 +147,10 @@ export function migrateWith<T>(
   const pendingFiles = (plan: MigrationPlan) =>
     MIGRATIONS.filter((m) => plan.pending.some((p) => p.version === m.version));
   const foreignKeysOff = pendingFiles(before).some((m) => m.foreignKeysOff);
+  // Before the first table: a new file gets the page size pending files ask for.
+  setNewFilePageSize(db, pendingFiles(before));
   if (foreignKeysOff) db.exec("PRAGMA foreign_keys = OFF");
+  let done: { applied: PendingMigration[]; result: T };
   try {
     db.exec("BEGIN IMMEDIATE");
     try {
@@ -174,7 +187,7 @@ export function migrateWith<T>(
         }
       }
       db.exec(options.rollback ? "ROLLBACK" : "COMMIT");
-      return { applied, result };
+      done = { applied, result };
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
       throw error;
@@ -182,6 +195,15 @@ export function migrateWith<T>(
   } finally {
     if (foreignKeysOff) db.exec("PRAGMA foreign_keys = ON");
   }
+  if (!options.rollback) {
+    // An existing file gets its page size after the commit (VACUUM needs no transaction).
+    const size = MIGRATIONS.filter((m) =>
+      m.pageSize !== undefined &&
+      done.applied.some((a) => a.version === m.version)
+    ).at(-1)?.pageSize;
+    if (size !== undefined) resizePages(db, size);
+  }
+  return done;
 }
 
 /** What {@linkcode prepareDatabase} should do. */
@@ -204,7 +226,7 @@ export interface PrepareOptions {
  * import { prepareDatabase } from "./runner.ts";
  *
  * const db = openConnection(await Deno.makeTempFile({ suffix: ".sqlite" }));
- * assert(prepareDatabase(db).length === 3);
+ * assert(prepareDatabase(db)[0].name === "0001_resources.sql");
  * db.close();
  * ```
  */
@@ -226,12 +248,98 @@ export function prepareDatabase(
     );
   }
   if (options.readOnly) return [];
+  // Before WAL: a WAL file's page size is fixed.
+  setNewFilePageSize(db, MIGRATIONS);
   enableWal(db);
   if (plan.pending.length === 0) return [];
   const applied = applyMigrations(db);
   // A file that rebuilt tables may have left the schema different from what we use.
   refuseProblems(planMigrations(db));
   return applied;
+}
+
+/**
+ * Gives an existing database the page size its migrations ask for (a file with a
+ * `page-size` directive at or below its schema version), rebuilding it with `VACUUM`
+ * outside WAL. Best effort: when another connection has the file open (the switch out
+ * of WAL needs it alone) or holds a lock, nothing changes and false is returned; the
+ * data are the same either way, only the file is larger. `migrate()` calls it on every
+ * run, so an interrupted rebuild is finished by the next one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DatabaseSync } from "node:sqlite";
+ * import { openConnection } from "../sqlite/connection.ts";
+ * import { MIGRATIONS } from "./files.ts";
+ * import { ensurePageSize, prepareDatabase } from "./runner.ts";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+ * const old = new DatabaseSync(path); // a Go v1 file with 4 KiB pages
+ * old.exec(`PRAGMA page_size = 4096; ${MIGRATIONS[0].sql}`);
+ * old.close();
+ * const db = openConnection(path);
+ * prepareDatabase(db);
+ * assert.equal(ensurePageSize(db), false); // applying the files already rebuilt it
+ * assert.equal((db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size, 16384);
+ * db.close();
+ * ```
+ */
+export function ensurePageSize(
+  db: DatabaseSync,
+  migrations: readonly Migration[] = MIGRATIONS,
+): boolean {
+  const { schemaVersion } = planMigrations(db, migrations);
+  const wanted = migrations.filter((m) =>
+    m.pageSize !== undefined && m.version <= schemaVersion
+  ).at(-1)?.pageSize;
+  return wanted !== undefined && resizePages(db, wanted);
+}
+
+/** Sets the page size pending files ask for on a database that has no page yet. */
+function setNewFilePageSize(
+  db: DatabaseSync,
+  migrations: readonly Migration[],
+): void {
+  const size = migrations.findLast((m) => m.pageSize !== undefined)?.pageSize;
+  if (size === undefined) return;
+  const { page_count } = db.prepare("PRAGMA page_count").get() as {
+    page_count: number;
+  };
+  // page_size is an integer we validated in defineMigration; PRAGMA takes no parameters.
+  if (page_count === 0) db.exec(`PRAGMA page_size = ${size}`);
+}
+
+/** VACUUMs the database into pages of `size` bytes; see {@linkcode ensurePageSize}. */
+function resizePages(db: DatabaseSync, size: number): boolean {
+  if (db.isTransaction || Number(pragma(db, "page_size")) >= size) return false;
+  const wal = String(pragma(db, "journal_mode")) === "wal";
+  try {
+    // VACUUM writes through a rollback journal: FULL makes it durable. Its temporary
+    // copy goes to a temp file, not to memory (the connection keeps temp in memory).
+    db.exec("PRAGMA synchronous = FULL; PRAGMA temp_store = FILE");
+    if (wal) {
+      db.exec("PRAGMA journal_mode = DELETE");
+      if (String(pragma(db, "journal_mode")) === "wal") return false;
+    }
+    db.exec(`PRAGMA page_size = ${size}`);
+    db.exec("VACUUM");
+    return pragma(db, "page_size") === size;
+  } catch {
+    // Busy: another connection reads or writes the file. Try again on a later migrate.
+    return false;
+  } finally {
+    db.exec("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY");
+    if (wal) enableWal(db);
+  }
+}
+
+function pragma(db: DatabaseSync, name: string): number | string {
+  const row = db.prepare(`PRAGMA ${name}`).get() as Record<
+    string,
+    number | string
+  >;
+  return row[name];
 }
 
 function ensureSchemaVersionTable(

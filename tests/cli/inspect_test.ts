@@ -25,6 +25,7 @@ import {
 } from "../helpers/cli.ts";
 import { damagePage, writeRows } from "../helpers/rows.ts";
 import { writeGoDb } from "../helpers/go_store.ts";
+import { MIGRATIONS } from "../../src/migrate/files.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -222,12 +223,11 @@ Deno.test("inspect --json of a Store-written database has the overview keys, cou
     }
     assert.equal(o.path, path);
     assert.match(o.sqliteVersion, /^3\.\d+\.\d+/);
-    assert.equal(o.schemaVersion, 3);
-    assert.deepEqual(o.appliedMigrations.map((m) => [m.version, m.name]), [
-      [1, "0001_resources.sql"],
-      [2, "0002_resource_audit.sql"],
-      [3, "0003_cascade_ms_types.sql"],
-    ]);
+    assert.equal(o.schemaVersion, MIGRATIONS.at(-1)!.version);
+    assert.deepEqual(
+      o.appliedMigrations.map((m) => [m.version, m.name]),
+      MIGRATIONS.map((m) => [m.version, m.name]),
+    );
     for (const m of o.appliedMigrations) assert.match(m.appliedAt!, ISO);
     assert.deepEqual(o.pendingMigrations, []);
     assert.deepEqual(
@@ -265,7 +265,13 @@ Deno.test("inspect prints the overview as aligned tables for people", async () =
     assert.match(out, /^size: +\d.* pages of \d+ B/m);
     assert.match(out, /^journal: +wal$/m);
     assert.match(out, /^sqlite: +3\.\d+/m);
-    assert.match(out, /^schema: +version 3, 0 pending$/m);
+    assert.match(
+      out,
+      new RegExp(
+        `^schema: +version ${MIGRATIONS.at(-1)!.version}, 0 pending$`,
+        "m",
+      ),
+    );
     assert.match(out, /^types: +example\.v1\.Agent, example\.v1\.Skill$/m);
     assert.match(
       out,
@@ -389,10 +395,10 @@ Deno.test("inspect of an unmigrated Go v2 file shows its schema, pending 0003 an
         [2, null, "2026-01-20T09:00:00.000Z"],
       ],
     );
-    assert.deepEqual(o.pendingMigrations, [{
-      version: 3,
-      name: "0003_cascade_ms_types.sql",
-    }]);
+    assert.deepEqual(
+      o.pendingMigrations,
+      MIGRATIONS.slice(2).map(({ version, name }) => ({ version, name })),
+    );
     assert.deepEqual(
       o.kinds.map((
         k,
@@ -411,7 +417,10 @@ Deno.test("inspect of an unmigrated Go v2 file shows its schema, pending 0003 an
     assert.equal(o.orphanAuditRecords, 1);
     assert.equal(cliJson<Overview>(checked).integrity, "ok");
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /^schema: +version 2, 1 pending$/m);
+    assert.match(
+      human.stdout,
+      new RegExp(`^schema: +version 2, ${MIGRATIONS.length - 2} pending$`, "m"),
+    );
     assert.match(human.stdout, /^journal: +delete$/m);
     assert.match(human.stdout, /^ +1 +\(recorded without a name\) +applied/m);
     assert.match(human.stdout, /^ +3 +0003_cascade_ms_types\.sql +pending/m);

@@ -16,14 +16,12 @@ import {
   runCliProcess,
 } from "../helpers/cli.ts";
 import { writeGoDb } from "../helpers/go_store.ts";
+import { MIGRATIONS } from "../../src/migrate/files.ts";
 import { exists } from "../helpers/fs.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
-const FILES = [
-  "0001_resources.sql",
-  "0002_resource_audit.sql",
-  "0003_cascade_ms_types.sql",
-];
+const FILES = MIGRATIONS.map((m) => m.name);
+const LATEST = MIGRATIONS.at(-1)!.version;
 
 interface MigrateJson {
   path: string;
@@ -99,7 +97,7 @@ Deno.test("cli.ts as a process exits 0 on success, 1 on failure, 2 on usage erro
     ]);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^ {2}migrate /m);
-    assert.equal(cliJson<MigrateJson>(migrated).applied.length, 3);
+    assert.equal(cliJson<MigrateJson>(migrated).applied.length, FILES.length);
     assertFailure(failure, 1);
     assert.match(assertFailure(usage, 2), /--bogus/);
     assert.equal(noCommand.code, 2);
@@ -139,9 +137,17 @@ Deno.test("migrate creates a new database owner-only, applies every file, then i
     const first = await runCli(["migrate", "--db", path]);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.stderr, "");
-    assert.match(first.stdout, /^Applied 3 migration\(s\) to .*db\.sqlite:\n/);
+    assert.match(
+      first.stdout,
+      new RegExp(
+        `^Applied ${FILES.length} migration\\(s\\) to .*db\\.sqlite:\n`,
+      ),
+    );
     for (const file of FILES) assert.ok(first.stdout.includes(`  ${file}\n`));
-    assert.match(first.stdout, /Now at schema version 3\n$/);
+    assert.match(
+      first.stdout,
+      new RegExp(`Now at schema version ${LATEST}\n$`),
+    );
     assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
     assert.equal(Deno.statSync(`${dir}/new/dir`).mode! & 0o777, 0o700);
 
@@ -150,12 +156,15 @@ Deno.test("migrate creates a new database owner-only, applies every file, then i
       runCli(["migrate", "--db", path, "--json"]),
     ]);
     assert.equal(again.code, 0);
-    assert.match(again.stdout, /is up to date \(schema version 3\)\n$/);
+    assert.match(
+      again.stdout,
+      new RegExp(`is up to date \\(schema version ${LATEST}\\)\n$`),
+    );
     assert.deepEqual(cliJson<MigrateJson>(againJson), {
       path,
       dryRun: false,
       applied: [],
-      schemaVersion: 3,
+      schemaVersion: LATEST,
     });
   });
 });
@@ -168,12 +177,11 @@ Deno.test("migrate --json reports the applied files as one JSON document", async
     );
     assert.equal(result.path, path);
     assert.equal(result.dryRun, false);
-    assert.equal(result.schemaVersion, 3);
-    assert.deepEqual(result.applied.map((m) => [m.version, m.name]), [
-      [1, FILES[0]],
-      [2, FILES[1]],
-      [3, FILES[2]],
-    ]);
+    assert.equal(result.schemaVersion, LATEST);
+    assert.deepEqual(
+      result.applied.map((m) => [m.version, m.name]),
+      MIGRATIONS.map((m) => [m.version, m.name]),
+    );
     for (const m of result.applied) assert.match(m.checksum, /^[0-9a-f]{64}$/);
   });
 });
@@ -186,12 +194,15 @@ Deno.test("migrate --dry-run shows what would run and creates no file, not even 
       runCli(["migrate", "--dry-run", "--json", "--db", path]),
     ]);
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /^Would apply 3 migration\(s\)/);
+    assert.match(
+      human.stdout,
+      new RegExp(`^Would apply ${FILES.length} migration\\(s\\)`),
+    );
     assert.match(human.stdout, /dry run: nothing written/);
     const plan = cliJson<MigrateJson>(json);
     assert.equal(plan.dryRun, true);
     assert.deepEqual(plan.applied.map((m) => m.name), FILES);
-    assert.equal(plan.schemaVersion, 3);
+    assert.equal(plan.schemaVersion, LATEST);
     assert.ok(!exists(`${dir}/sub`), "no directory was created");
   });
 });
@@ -215,7 +226,10 @@ Deno.test("migrate --status lists applied and pending files of a Go v2 file with
       runCli(["migrate", "--dry-run", "--db", path]),
     ]);
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /schema version 2, 1 pending/);
+    assert.match(
+      human.stdout,
+      new RegExp(`schema version 2, ${FILES.length - 2} pending`),
+    );
     assert.match(
       human.stdout,
       /^ +1 +\(recorded without a name\) +applied +2026-01-20 09:00:00\.000/m,
@@ -239,16 +253,21 @@ Deno.test("migrate --status lists applied and pending files of a Go v2 file with
         checksum: null,
       },
     ]);
-    assert.deepEqual(status.pending.map((m) => [m.version, m.name]), [[
-      3,
-      FILES[2],
-    ]]);
+    assert.deepEqual(
+      status.pending.map((m) => [m.version, m.name]),
+      MIGRATIONS.slice(2).map((m) => [m.version, m.name]),
+    );
     assert.deepEqual(status.problems, []);
 
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(
       dry.stdout,
-      /^Would apply 1 migration\(s\).*\n {2}0003_cascade_ms_types\.sql\n/,
+      new RegExp(
+        `^Would apply ${FILES.length - 2} migration\\(s\\).*\n` +
+          FILES.slice(2).map((name) => `  ${name.replace(".", "\\.")}\n`).join(
+            "",
+          ),
+      ),
     );
     assert.deepEqual(
       Deno.readFileSync(path),
@@ -268,7 +287,9 @@ Deno.test("migrate --status of a missing file says it does not exist yet and cre
     assert.equal(human.code, 0, human.stderr);
     assert.match(
       human.stdout,
-      /\(does not exist yet\): schema version 0, 3 pending/,
+      new RegExp(
+        `\\(does not exist yet\\): schema version 0, ${FILES.length} pending`,
+      ),
     );
     const status = cliJson<StatusJson>(json);
     assert.equal(status.exists, false);
@@ -299,10 +320,13 @@ Deno.test("migrate continues a Go v1 file: legacy audit rows become snapshots, r
     });
     const result = await runCli(["migrate", "--db", path]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /^Applied 2 migration\(s\)/);
+    assert.match(
+      result.stdout,
+      new RegExp(`^Applied ${FILES.length - 1} migration\\(s\\)`),
+    );
     assert.ok(
       result.stdout.includes(
-        "  0002_resource_audit.sql\n  0003_cascade_ms_types.sql\n",
+        FILES.slice(1).map((name) => `  ${name}\n`).join(""),
       ),
     );
 
@@ -325,11 +349,7 @@ Deno.test("migrate continues a Go v1 file: legacy audit rows become snapshots, r
     // The Go store's row 1 gets its file name; its checksum stays unknown.
     assert.deepEqual(
       applied.map((m) => [m.version, m.name, m.checksum !== null]),
-      [
-        [1, FILES[0], false],
-        [2, FILES[1], true],
-        [3, FILES[2], true],
-      ],
+      MIGRATIONS.map((m) => [m.version, m.name, m.version !== 1]),
     );
     const { snapshots } = cliJson<
       {
@@ -441,7 +461,7 @@ Deno.test("migrate uses $PROTOSTORE_DB, else ./protostore.sqlite; --db wins over
       cwd: dir,
       env: { PROTOSTORE_DB: `${dir}/env.sqlite` },
     });
-    assert.equal(cliJson<MigrateJson>(fromFlag).applied.length, 3);
+    assert.equal(cliJson<MigrateJson>(fromFlag).applied.length, FILES.length);
     const fallback = await runCliProcess(["migrate", "--json"], { cwd: dir });
     assert.equal(cliJson<MigrateJson>(fallback).path, "./protostore.sqlite");
     for (const name of ["env.sqlite", "flag.sqlite", "protostore.sqlite"]) {

@@ -227,7 +227,7 @@ export interface DatabaseCheck {
  * Opens `path` the way an application would (recovering a hot journal or WAL) and
  * checks integrity, foreign keys, and that the tables are exactly those of the
  * recorded schema version (Go v2: no protostore tables, no `schema_id`; 3: every table
- * and the cascade in place; no half-built `resource_audit_new`).
+ * and the cascade in place; 4: and the time checks; no half-built `*_new` table).
  *
  * @example
  * ```ts
@@ -237,7 +237,7 @@ export interface DatabaseCheck {
  *
  * const path = `${await Deno.makeTempDir()}/db.sqlite`;
  * openStore(path).close();
- * assert(checkDatabase(path).version === 3);
+ * assert(checkDatabase(path).version === 4);
  * ```
  */
 export function checkDatabase(path: string): DatabaseCheck {
@@ -291,7 +291,8 @@ export function checkDatabase(path: string): DatabaseCheck {
         !columns("resources").includes("schema_id"),
         "schema_id before 0003",
       );
-    } else if (version === 3) {
+    } else if (version >= 3 && version <= 4) {
+      expect(!tables.has("resources_new"), "resources_new left over");
       for (
         const t of [
           "resources",
@@ -299,25 +300,33 @@ export function checkDatabase(path: string): DatabaseCheck {
           "resource_audit_orphans",
           "message_schemas",
         ]
-      ) expect(tables.has(t), `version 3 without ${t}`);
+      ) expect(tables.has(t), `version ${version} without ${t}`);
       expect(
         columns("resources").includes("schema_id") &&
           columns("resource_audit").includes("schema_id"),
-        "version 3 without schema_id columns",
+        `version ${version} without schema_id columns`,
       );
       const fk = db.prepare(
         "SELECT \"table\" AS t, on_delete FROM pragma_foreign_key_list('resource_audit')",
       ).all() as { t: string; on_delete: string }[];
       expect(
         fk.some((r) => r.t === "resources" && r.on_delete === "CASCADE"),
-        "version 3 without the audit cascade",
+        `version ${version} without the audit cascade`,
       );
       const rows = (db.prepare(
         "SELECT version FROM schema_version ORDER BY version",
       ).all() as { version: number }[]).map((r) => r.version);
       expect(
-        rows.join(",") === "1,2,3",
+        rows.join(",") === [1, 2, 3, 4].slice(0, version).join(","),
         `schema_version rows ${rows.join(",")}`,
+      );
+      // From 0004 on, times are checked: the Go daemon's text is refused.
+      const sql = (db.prepare(
+        "SELECT group_concat(sql) AS s FROM sqlite_schema WHERE name IN ('resources', 'resource_audit')",
+      ).get() as { s: string }).s;
+      expect(
+        (sql.match(/is not ISO-8601/g)?.length ?? 0) === (version >= 4 ? 2 : 0),
+        `version ${version} with the wrong time checks`,
       );
     } else {
       schemaMismatch.push(`unexpected version ${version}`);

@@ -32,6 +32,11 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const CHILD =
   new URL("../helpers/concurrent_child.ts", import.meta.url).pathname;
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+/** The files a Go v1 / v2 database still needs. */
+const AFTER_GO_V1 = MIGRATIONS.slice(1).map((m) => m.name);
+const AFTER_GO_V2 = MIGRATIONS.slice(2).map((m) => m.name);
+/** The number of a test's own file after the shipped ones. */
+const NEXT = String(MIGRATIONS.at(-1)!.version + 1).padStart(4, "0");
 
 /** Protobuf bytes of a Skill named `name`, as the Go store would have stored them. */
 function skillBytes(name: string): Uint8Array {
@@ -294,11 +299,7 @@ Deno.test("a Go v1 database continues with 0002 and 0003: legacy audit rows move
     assert.deepEqual(status.pending, []);
     assert.deepEqual(
       status.applied.map((a) => [a.version, a.name, a.checksum === null]),
-      [[1, "0001_resources.sql", true], [2, "0002_resource_audit.sql", false], [
-        3,
-        "0003_cascade_ms_types.sql",
-        false,
-      ]],
+      MIGRATIONS.map((m) => [m.version, m.name, m.version === 1]),
     );
     assert.equal(
       status.applied[0].appliedAt?.toISOString(),
@@ -373,9 +374,7 @@ Deno.test("a Go v2 database continues with 0003: seconds become ms, order kept, 
     db.close();
 
     const result = migrate(path);
-    assert.deepEqual(result.applied.map((a) => a.name), [
-      "0003_cascade_ms_types.sql",
-    ]);
+    assert.deepEqual(result.applied.map((a) => a.name), AFTER_GO_V2);
 
     using store = openStore(path);
     const history = store.listAuditHistory(SkillSchema, "skill", "s1");
@@ -645,7 +644,7 @@ Deno.test("a foreign-keys-off rebuild of resources keeps every audit row", () =>
     const path = `${dir}/db.sqlite`;
     storeWithHistory(path);
     const rebuild = defineMigration(
-      "0004_rebuild_resources.sql",
+      `${NEXT}_rebuild_resources.sql`,
       `-- protostore: foreign-keys-off\n${REBUILD_RESOURCES}`,
     );
     assert.equal(rebuild.foreignKeysOff, true);
@@ -676,7 +675,7 @@ Deno.test("without the foreign-keys-off line the same rebuild would cascade (why
     const path = `${dir}/db.sqlite`;
     storeWithHistory(path);
     const rebuild = defineMigration(
-      "0004_rebuild_resources.sql",
+      `${NEXT}_rebuild_resources.sql`,
       REBUILD_RESOURCES,
     );
     assert.equal(rebuild.foreignKeysOff, false);
@@ -691,7 +690,7 @@ Deno.test("a foreign-keys-off file that leaves dangling rows is rolled back", ()
     storeWithHistory(path);
     const bytes = Deno.readFileSync(path);
     const dangling = defineMigration(
-      "0004_drop_s1.sql",
+      `${NEXT}_drop_s1.sql`,
       "-- protostore: foreign-keys-off\nDELETE FROM resources WHERE id = 's1';",
     );
     const db = openConnection(path);
@@ -700,7 +699,7 @@ Deno.test("a foreign-keys-off file that leaves dangling rows is rolled back", ()
         () => applyMigrations(db, [...MIGRATIONS, dangling]),
         (error: unknown) =>
           error instanceof MigrationError &&
-          error.file === "0004_drop_s1.sql" &&
+          error.file === `${NEXT}_drop_s1.sql` &&
           /foreign key/.test(error.message),
       );
       assert.deepEqual({ ...db.prepare("PRAGMA foreign_keys").get() }, {
@@ -736,7 +735,7 @@ Deno.test("a dry run lists what would run and creates no file or directory", () 
     const bytes = Deno.readFileSync(go);
     assert.deepEqual(
       migrate(go, { dryRun: true }).applied.map((a) => a.name),
-      ["0003_cascade_ms_types.sql"],
+      AFTER_GO_V2,
     );
     assert.deepEqual(Deno.readFileSync(go), bytes);
     assert.deepEqual(listDir(dir), ["go.sqlite"]);
@@ -769,16 +768,13 @@ Deno.test("migrationStatus lists applied and pending files without writing", () 
       appliedAt: new Date("2025-06-01T12:00:00.000Z"),
       checksum: null,
     }]);
-    assert.deepEqual(go.pending.map((p) => p.name), [
-      "0002_resource_audit.sql",
-      "0003_cascade_ms_types.sql",
-    ]);
+    assert.deepEqual(go.pending.map((p) => p.name), AFTER_GO_V1);
     assert.deepEqual(go.problems, []);
     assert.deepEqual(Deno.readFileSync(path), bytes);
 
     migrate(path);
     const done = migrationStatus(path);
-    assert.equal(done.schemaVersion, 3);
+    assert.equal(done.schemaVersion, MIGRATIONS.at(-1)!.version);
     assert.deepEqual(done.pending, []);
     assert.deepEqual(done.problems, []);
     assert.deepEqual(
@@ -917,7 +913,7 @@ Deno.test("processes migrating a Go v2 file at once: one applies 0003, the other
     db.close();
     const results = await runTogether(dir, "migrate", path, 3);
     const applied = results.map((r) => r.applied as string[]);
-    assert.deepEqual(applied.flat(), ["0003_cascade_ms_types.sql"]);
+    assert.deepEqual(applied.flat(), AFTER_GO_V2);
     assert.equal(applied.filter((a) => a.length === 0).length, 2);
     using store = openStore(path);
     assert.equal(store.listAuditHistory(SkillSchema, "skill", "s1").length, 1);
@@ -985,7 +981,7 @@ Deno.test("switching a file to WAL waits for another process's lock", () =>
     // The switch needs an exclusive lock: it must wait for the holder, not fail.
     assert.deepEqual(
       migrate(path).applied.map((a) => a.name),
-      ["0003_cascade_ms_types.sql"],
+      AFTER_GO_V2,
     );
     assert.deepEqual(await resultOf(holder), { held: true });
     assert.deepEqual(rows(path, "PRAGMA journal_mode"), [{

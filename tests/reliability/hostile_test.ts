@@ -443,7 +443,8 @@ function craft(sql: string, base: "none" | "go" | "v3" = "go") {
     const db = new DatabaseSync(path);
     if (base === "go") db.exec(goSchemaSql(2));
     db.exec(
-      `INSERT INTO resources (kind, id, data) VALUES ('k', 'i', x'0a0178')`,
+      `INSERT INTO resources (kind, id, data, updated_at)
+       VALUES ('k', 'i', x'0a0178', '2026-01-25T10:00:00.000Z')`,
     );
     db.exec(sql);
     db.close();
