@@ -82,3 +82,20 @@ export {
   type ImportSummary,
   type InvalidBadgerKey,
 } from "./src/badger/mod.ts";
+export type {
+  PruneCount,
+  PruneOptions,
+  PruneResult,
+} from "./src/store/retention.ts";
+export {
+  pruneHistory,
+  type PruneHistoryOptions,
+  type VacuumResult,
+  vacuumStore,
+} from "./src/admin/prune.ts";
+export {
+  backupDatabase,
+  type BackupOptions,
+  type BackupProgress,
+  type BackupResult,
+} from "./src/admin/backup.ts";

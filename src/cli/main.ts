@@ -9,6 +9,7 @@ import { messageOf, StoreError } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
 import { type Output, processOutput, UsageError } from "./output.ts";
 import { auditHistoryCommand } from "./audit_history.ts";
+import { backupCommand } from "./backup.ts";
 import { importBadgerCommand } from "./import_badger.ts";
 import { inspectCommand } from "./inspect.ts";
 import { migrateCommand } from "./migrate.ts";
@@ -18,6 +19,7 @@ import { downgradeCommand } from "./downgrade.ts";
 
 /** How the README runs the CLI: error messages name this, not a binary that does not exist. */
 const CLI = "deno run -A cli.ts";
+import { pruneCommand } from "./prune.ts";
 
 const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,

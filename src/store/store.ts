@@ -30,6 +30,7 @@ import {
 import { prepareDatabase } from "../migrate/runner.ts";
 import { timeCheckFailure } from "../migrate/time_checks.ts";
 import { SchemaIds } from "./schemas.ts";
+import { type PruneOptions, pruneSnapshots } from "./retention.ts";
 
 /**
  * @internal protobuf-es `DescMessage`: a message schema such as a generated `SkillSchema`.
@@ -113,6 +114,12 @@ export const SQL = {
   deleteAudit: "DELETE FROM resource_audit WHERE kind = ? AND resource_id = ?",
   deleteOrphanAudit:
     "DELETE FROM resource_audit_orphans WHERE kind = ? AND resource_id = ?",
+  orphanHistory: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
+    wholeText("tag")
+  }, data
+    FROM resource_audit_orphans
+    WHERE kind = ? AND resource_id = ?
+    ORDER BY archived_at DESC, id DESC`,
 } as const;
 
 type Statements = { [K in keyof typeof SQL]: StatementSync };
@@ -201,6 +208,7 @@ export class Store implements Disposable {
     this.#s = statements as Statements;
     returnArrays(this.#s.list);
     returnArrays(this.#s.history);
+    returnArrays(this.#s.orphanHistory);
     this.#schemaIds = new SchemaIds(db);
   }
 
@@ -568,29 +576,41 @@ export class Store implements Disposable {
       kind,
       resourceId,
       () => this.#s.history.all(kind, resourceId),
-    ) as unknown as [
-      number,
-      string,
-      string | Uint8Array | null,
-      string | Uint8Array | null,
-      Uint8Array,
-    ][];
-    const entries: AuditEntry<MessageShape<D>>[] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      const [id, archivedAt, versionHash, tag, data] = rows[i];
-      const entry: AuditEntry<MessageShape<D>> = {
-        id,
-        archivedAt: new Date(archivedAt),
-        message: decode(schema, data, kind, resourceId),
-      };
-      // Absent labels are absent keys, so entries deep-equal `{ id, archivedAt, message }`.
-      const hash = readLabel(versionHash);
-      const label = readLabel(tag);
-      if (hash !== undefined) entry.versionHash = hash;
-      if (label !== undefined) entry.tag = label;
-      entries[i] = entry;
-    }
-    return entries;
+    ) as unknown as HistoryRow[];
+    return historyEntries(schema, rows, kind, resourceId);
+  }
+
+  /**
+   * The orphaned snapshots of (kind, resourceId): those kept when their resource was
+   * gone (audit rows of a deleted resource in a migrated Go file, Badger-era snapshots
+   * without their resource), as {@linkcode Store.listAuditHistory} returns a history,
+   * newest first; `[]` when none. They stay until `deleteAuditByResourceId` or
+   * `pruneAudit({ orphans: true, ... })` removes them.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * assert.deepEqual(store.listOrphanedAudit(StructSchema, "agent", "gone"), []);
+   * ```
+   */
+  listOrphanedAudit<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+  ): AuditEntry<MessageShape<D>>[] {
+    requireKey("kind", kind);
+    requireKey("resourceId", resourceId);
+    const rows = this.#read(
+      "listOrphanedAudit",
+      kind,
+      resourceId,
+      () => this.#s.orphanHistory.all(kind, resourceId),
+    ) as unknown as HistoryRow[];
+    return historyEntries(schema, rows, kind, resourceId);
   }
 
   /**
@@ -618,6 +638,50 @@ export class Store implements Disposable {
         Number(this.#s.deleteAudit.run(kind, resourceId).changes) +
         Number(this.#s.deleteOrphanAudit.run(kind, resourceId).changes),
     );
+  }
+
+  /**
+   * Removes old audit snapshots and returns how many: `keepLast` keeps the newest N of
+   * each resource, `olderThan` removes only snapshots archived before it; with both, a
+   * snapshot goes only if it is outside the newest N *and* older. Tagged snapshots stay
+   * unless `keepTagged: false`; orphaned ones are pruned only with `orphans: true`;
+   * `kind` and `id` narrow it. With neither `keepLast` nor `olderThan` it refuses
+   * ({@linkcode StoreError}) instead of removing everything.
+   *
+   * Each write transaction covers whole resources, about 5,000 snapshots, chosen afresh
+   * under the write lock: other processes' writes wait for one batch, not for the whole
+   * prune (one transaction over 1,000,000 snapshots held the lock past the busy timeout;
+   * BENCHMARKS.md), and an interrupted prune leaves every resource either pruned or
+   * untouched (run it again to finish). Inside {@linkcode Store.transaction} it is part
+   * of the caller's transaction. The file does not shrink: freed pages are reused; see
+   * the README (`backup --vacuum`, `prune --vacuum`).
+   *
+   * @example Keep the last two snapshots, and every tagged one
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * const v = (n: number) => fromJson(StructSchema, { v: n });
+   * store.saveResource(StructSchema, "agent", "a1", v(5));
+   * store.saveAudit(StructSchema, "agent", "a1", v(1), { tag: "stable" });
+   * for (let n = 2; n <= 5; n++) store.saveAudit(StructSchema, "agent", "a1", v(n));
+   * assert.equal(store.pruneAudit({ keepLast: 2 }), 2);
+   * const left = store.listAuditHistory(StructSchema, "agent", "a1");
+   * assert.deepEqual(left.map((e) => e.message.fields.v.kind.value), [5, 4, 1]);
+   * assert.throws(() => store.pruneAudit({ kind: "agent" }), /keepLast or olderThan/);
+   * ```
+   */
+  pruneAudit(options: PruneOptions): number {
+    const db = this.#live();
+    const scope = typeof options?.kind === "string" ? options.kind : "*";
+    return pruneSnapshots(
+      db,
+      options,
+      (fn) => this.#write("pruneAudit", scope, undefined, fn),
+    ).removed;
   }
 
   /**
@@ -824,6 +888,39 @@ export class Store implements Disposable {
       : `ROLLBACK TO protostore_${depth}; RELEASE protostore_${depth}`;
     db.exec(undo);
   }
+}
+
+type HistoryRow = [
+  number,
+  string,
+  string | Uint8Array | null,
+  string | Uint8Array | null,
+  Uint8Array,
+];
+
+/** History rows (id, archived_at, hash, tag, data) as entries, decoded with `schema`. */
+function historyEntries<D extends DescMessage>(
+  schema: D,
+  rows: HistoryRow[],
+  kind: string,
+  resourceId: string,
+): AuditEntry<MessageShape<D>>[] {
+  const entries: AuditEntry<MessageShape<D>>[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const [id, archivedAt, versionHash, tag, data] = rows[i];
+    const entry: AuditEntry<MessageShape<D>> = {
+      id,
+      archivedAt: new Date(archivedAt),
+      message: decode(schema, data, kind, resourceId),
+    };
+    // Absent labels are absent keys, so entries deep-equal `{ id, archivedAt, message }`.
+    const hash = readLabel(versionHash);
+    const label = readLabel(tag);
+    if (hash !== undefined) entry.versionHash = hash;
+    if (label !== undefined) entry.tag = label;
+    entries[i] = entry;
+  }
+  return entries;
 }
 
 function requireKey(name: string, value: unknown): void {

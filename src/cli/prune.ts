@@ -1,0 +1,198 @@
+/**
+ * `cli.ts prune`: remove old audit snapshots (keep the newest N per resource, only older
+ * than a duration), tagged ones kept; per-kind counts, a dry run, and `--vacuum` to give
+ * the freed space back to the file system.
+ *
+ * @module
+ */
+import { pruneHistory, vacuumStore } from "../admin/prune.ts";
+import type { VacuumResult } from "../admin/prune.ts";
+import { escapeControl } from "../decode/text.ts";
+import { openStore } from "../store/store.ts";
+import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import type { Command } from "./command.ts";
+import {
+  formatBytes,
+  type Output,
+  table,
+  toJsonText,
+  UsageError,
+} from "./output.ts";
+
+const HELP =
+  `Usage: deno run -A cli.ts prune [--db PATH] [--kind K] [--id ID] [--keep-last N]
+                              [--older-than AGE] [--include-tagged] [--orphans]
+                              [--dry-run] [--vacuum] [--json]
+
+Removes old audit snapshots. --keep-last N keeps the newest N of each resource;
+--older-than AGE removes only snapshots archived more than AGE ago (30d, 12h, 90m, 2w,
+or a date such as 2026-01-31); with both, a snapshot goes only if it is outside the
+newest N and older. One of the two is required. Tagged snapshots are kept unless
+--include-tagged; orphaned snapshots (whose resource is gone) only with --orphans.
+
+Options:
+  --db PATH          database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --kind K           only resources of kind K
+  --id ID            only resource K/ID (needs --kind)
+  --keep-last N      keep the newest N snapshots of each resource
+  --older-than AGE   remove only snapshots older than AGE
+  --include-tagged   remove tagged snapshots too
+  --orphans          prune orphaned snapshots too, by the same rules
+  --dry-run          print what would be removed, per kind; write nothing
+  --vacuum           afterwards, rebuild the file so it shrinks (holds the write lock
+                     for the whole rebuild; backup --vacuum --to FILE does not)
+  --json             print one JSON document
+
+The file does not shrink by itself after a prune: SQLite keeps the freed pages and
+reuses them for later writes. Use --vacuum, or write a compacted copy with
+backup --vacuum --to FILE.
+`;
+
+/** The `prune` command. */
+export const pruneCommand: Command = {
+  summary:
+    "remove old audit snapshots (--keep-last N, --older-than 30d, --dry-run)",
+  help: HELP,
+  run(args, output) {
+    const { values, positionals: rest } = parse(args, {
+      ...COMMON_OPTIONS,
+      kind: { type: "string" },
+      id: { type: "string" },
+      "keep-last": { type: "string" },
+      "older-than": { type: "string" },
+      "include-tagged": { type: "boolean" },
+      orphans: { type: "boolean" },
+      "dry-run": { type: "boolean" },
+      vacuum: { type: "boolean" },
+    }, "prune");
+    positionals(rest, [], "prune");
+    const keepLast = values["keep-last"] === undefined
+      ? undefined
+      : wholeNumber(values["keep-last"], "--keep-last");
+    const olderThan = values["older-than"] === undefined
+      ? undefined
+      : parseAge(values["older-than"], new Date());
+    if (keepLast === undefined && olderThan === undefined) {
+      throw new UsageError(
+        "prune needs --keep-last N or --older-than AGE (it never removes every snapshot)",
+        "prune",
+      );
+    }
+    if (values.id !== undefined && values.kind === undefined) {
+      throw new UsageError("--id needs --kind", "prune");
+    }
+    if (values.vacuum && values["dry-run"]) {
+      throw new UsageError(
+        "--vacuum and --dry-run cannot be combined",
+        "prune",
+      );
+    }
+    for (const flag of ["kind", "id"] as const) {
+      if (values[flag] === "") {
+        throw new UsageError(`--${flag} needs a value`, "prune");
+      }
+    }
+    const path = dbPath(values.db, output);
+    const dryRun = values["dry-run"] ?? false;
+    using store = openStore(path, { readOnly: dryRun, migrate: !dryRun });
+    const result = pruneHistory(store, {
+      kind: values.kind,
+      id: values.id,
+      keepLast,
+      olderThan,
+      keepTagged: !values["include-tagged"],
+      orphans: values.orphans ?? false,
+      dryRun,
+    });
+    const vacuum: VacuumResult | undefined = values.vacuum
+      ? vacuumStore(store)
+      : undefined;
+    if (values.json) {
+      output.out(toJsonText({ path, ...result, vacuum: vacuum ?? null }));
+      return 0;
+    }
+    const rules = [
+      keepLast === undefined
+        ? null
+        : `keep the newest ${keepLast} per resource`,
+      olderThan === undefined ? null : `older than ${olderThan.toISOString()}`,
+      values["include-tagged"] ? "tagged included" : "tagged kept",
+      values.orphans ? "orphans included" : "orphans kept",
+    ].filter((r) => r !== null).join(", ");
+    output.out(
+      `${
+        dryRun ? "Would remove" : "Removed"
+      } ${result.removed} snapshot(s) from ${escapeControl(path)} (${rules})\n`,
+    );
+    const kinds = Object.entries(result.kinds);
+    if (kinds.length > 0) {
+      output.out(
+        "\n" + table(
+          output,
+          ["KIND", "SNAPSHOTS", "ORPHANS"],
+          kinds.map(([kind, n]) => [kind, n.audit, n.orphans]),
+        ),
+      );
+    }
+    if (vacuum) {
+      output.out(
+        `\nvacuum: ${formatBytes(vacuum.bytesBefore)} -> ${
+          formatBytes(vacuum.bytesAfter)
+        }\n`,
+      );
+    } else if (!dryRun && result.removed > 0) {
+      output.out(
+        "\nThe file keeps its size: SQLite reuses the freed pages for later writes. " +
+          "To shrink it, run prune --vacuum, or write a compacted copy with " +
+          "backup --vacuum --to FILE.\n",
+      );
+    }
+    return 0;
+  },
+};
+
+function wholeNumber(text: string, flag: string): number {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(
+      `${flag} takes a whole number, got ${JSON.stringify(text)}`,
+      "prune",
+    );
+  }
+  return Number(text);
+}
+
+const UNIT_MS: Record<string, number> = {
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 7 * 86_400_000,
+};
+
+/**
+ * `30d`, `12h`, `90m`, `45s`, `2w` before `now`, or a date/time (`2026-01-31`,
+ * `2026-01-31T12:00:00Z`; without a zone, UTC).
+ */
+export function parseAge(text: string, now: Date): Date {
+  const match = /^(\d+)([smhdw])$/.exec(text);
+  if (match) {
+    return new Date(now.getTime() - Number(match[1]) * UNIT_MS[match[2]]);
+  }
+  if (
+    /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/
+      .test(text)
+  ) {
+    const iso = text.replace(" ", "T");
+    const zoned = /T.*(Z|[+-]\d{2}:\d{2})$/.test(iso) || !iso.includes("T")
+      ? iso
+      : `${iso}Z`;
+    const date = new Date(zoned);
+    if (!Number.isNaN(date.getTime())) return date;
+  }
+  throw new UsageError(
+    `--older-than takes an age (30d, 12h, 90m, 45s, 2w) or a date (2026-01-31), got ${
+      JSON.stringify(text)
+    }`,
+    "prune",
+  );
+}
