@@ -99,3 +99,18 @@ export {
   type BackupProgress,
   type BackupResult,
 } from "./src/admin/backup.ts";
+export {
+  EXPORT_FORMAT,
+  EXPORT_VERSION,
+  type ExportHeader,
+  exportNdjson,
+  type ExportOptions,
+  type ExportRecord,
+  type ExportResource,
+  type ExportSchema,
+  type ExportSnapshot,
+} from "./src/admin/ndjson_export.ts";
+export {
+  importNdjson,
+  type NdjsonImportSummary,
+} from "./src/admin/ndjson_import.ts";

@@ -19,6 +19,8 @@ import { downgradeCommand } from "./downgrade.ts";
 
 /** How the README runs the CLI: error messages name this, not a binary that does not exist. */
 const CLI = "deno run -A cli.ts";
+import { exportCommand } from "./export.ts";
+import { importCommand } from "./import.ts";
 import { pruneCommand } from "./prune.ts";
 
 const COMMANDS: Record<string, Command> = {

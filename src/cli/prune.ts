@@ -11,13 +11,7 @@ import { escapeControl } from "../decode/text.ts";
 import { openStore } from "../store/store.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./command.ts";
-import {
-  formatBytes,
-  type Output,
-  table,
-  toJsonText,
-  UsageError,
-} from "./output.ts";
+import { formatBytes, table, toJsonText, UsageError } from "./output.ts";
 
 const HELP =
   `Usage: deno run -A cli.ts prune [--db PATH] [--kind K] [--id ID] [--keep-last N]
