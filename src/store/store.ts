@@ -576,8 +576,29 @@ export class Store implements Disposable {
       kind,
       resourceId,
       () => this.#s.history.all(kind, resourceId),
-    ) as unknown as HistoryRow[];
-    return historyEntries(schema, rows, kind, resourceId);
+    ) as unknown as [
+      number,
+      string,
+      string | Uint8Array | null,
+      string | Uint8Array | null,
+      Uint8Array,
+    ][];
+    const entries: AuditEntry<MessageShape<D>>[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [id, archivedAt, versionHash, tag, data] = rows[i];
+      const entry: AuditEntry<MessageShape<D>> = {
+        id,
+        archivedAt: new Date(archivedAt),
+        message: decode(schema, data, kind, resourceId),
+      };
+      // Absent labels are absent keys, so entries deep-equal `{ id, archivedAt, message }`.
+      const hash = readLabel(versionHash);
+      const label = readLabel(tag);
+      if (hash !== undefined) entry.versionHash = hash;
+      if (label !== undefined) entry.tag = label;
+      entries[i] = entry;
+    }
+    return entries;
   }
 
   /**
@@ -609,8 +630,19 @@ export class Store implements Disposable {
       kind,
       resourceId,
       () => this.#s.orphanHistory.all(kind, resourceId),
-    ) as unknown as HistoryRow[];
-    return historyEntries(schema, rows, kind, resourceId);
+    ) as unknown as OrphanRow[];
+    return rows.map(([id, archivedAt, versionHash, tag, data]) => {
+      const entry: AuditEntry<MessageShape<D>> = {
+        id,
+        archivedAt: new Date(archivedAt),
+        message: decode(schema, data, kind, resourceId),
+      };
+      const hash = readLabel(versionHash);
+      const label = readLabel(tag);
+      if (hash !== undefined) entry.versionHash = hash;
+      if (label !== undefined) entry.tag = label;
+      return entry;
+    });
   }
 
   /**
@@ -890,38 +922,14 @@ export class Store implements Disposable {
   }
 }
 
-type HistoryRow = [
+/** A row of `SQL.orphanHistory`. */
+type OrphanRow = [
   number,
   string,
   string | Uint8Array | null,
   string | Uint8Array | null,
   Uint8Array,
 ];
-
-/** History rows (id, archived_at, hash, tag, data) as entries, decoded with `schema`. */
-function historyEntries<D extends DescMessage>(
-  schema: D,
-  rows: HistoryRow[],
-  kind: string,
-  resourceId: string,
-): AuditEntry<MessageShape<D>>[] {
-  const entries: AuditEntry<MessageShape<D>>[] = new Array(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const [id, archivedAt, versionHash, tag, data] = rows[i];
-    const entry: AuditEntry<MessageShape<D>> = {
-      id,
-      archivedAt: new Date(archivedAt),
-      message: decode(schema, data, kind, resourceId),
-    };
-    // Absent labels are absent keys, so entries deep-equal `{ id, archivedAt, message }`.
-    const hash = readLabel(versionHash);
-    const label = readLabel(tag);
-    if (hash !== undefined) entry.versionHash = hash;
-    if (label !== undefined) entry.tag = label;
-    entries[i] = entry;
-  }
-  return entries;
-}
 
 function requireKey(name: string, value: unknown): void {
   if (typeof value !== "string" || value.length === 0) {
