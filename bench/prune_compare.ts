@@ -58,7 +58,9 @@ function counts(path: string) {
   const db = new DatabaseSync(path, { readOnly: true });
   const one = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
   const result = {
-    snapshots: one("SELECT count(*) AS n FROM resource_audit WHERE kind = 'skill'"),
+    snapshots: one(
+      "SELECT count(*) AS n FROM resource_audit WHERE kind = 'skill'",
+    ),
     tagged: one("SELECT count(*) AS n FROM resource_audit WHERE tag = 'keep'"),
     idsDigest: one(
       "SELECT sum(id * (id % 7919)) % 1000000007 AS n FROM resource_audit WHERE kind = 'skill'",
@@ -91,7 +93,11 @@ async function withWriter<T>(path: string, fn: () => T | Promise<T>) {
   const ms = performance.now() - start;
   Deno.writeTextFileSync(stop, "");
   const out = await child.output();
-  return { result, ms, writer: JSON.parse(new TextDecoder().decode(out.stdout)) };
+  return {
+    result,
+    ms,
+    writer: JSON.parse(new TextDecoder().decode(out.stdout)),
+  };
 }
 
 const before = counts(base);
@@ -103,33 +109,54 @@ copyDb(base, storePath);
 log("hand-written DELETE (one transaction), a writer running…");
 const hand = await withWriter(handPath, () => {
   const db = new DatabaseSync(handPath, { timeout: 5000 });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 1073741824");
+  db.exec(
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 1073741824",
+  );
   db.exec("BEGIN IMMEDIATE");
   const n = db.prepare(HAND_DELETE).run().changes;
   db.exec("COMMIT");
   db.close();
   return Number(n);
 });
-log(`  ${hand.result} removed in ${(hand.ms / 1000).toFixed(1)} s; writer ${JSON.stringify(hand.writer)}`);
+log(
+  `  ${hand.result} removed in ${(hand.ms / 1000).toFixed(1)} s; writer ${
+    JSON.stringify(hand.writer)
+  }`,
+);
 
 log("store.pruneAudit({ keepLast: 10 }), a writer running…");
 const store = await withWriter(storePath, () => {
   using s = openStore(storePath);
   return s.pruneAudit({ keepLast: KEEP });
 });
-log(`  ${store.result} removed in ${(store.ms / 1000).toFixed(1)} s; writer ${JSON.stringify(store.writer)}`);
+log(
+  `  ${store.result} removed in ${(store.ms / 1000).toFixed(1)} s; writer ${
+    JSON.stringify(store.writer)
+  }`,
+);
 
 const afterHand = counts(handPath);
 const afterStore = counts(storePath);
-if (hand.result !== store.result || afterHand.idsDigest !== afterStore.idsDigest) {
-  throw new Error(`the two prunes differ: ${JSON.stringify({ afterHand, afterStore })}`);
+if (
+  hand.result !== store.result || afterHand.idsDigest !== afterStore.idsDigest
+) {
+  throw new Error(
+    `the two prunes differ: ${JSON.stringify({ afterHand, afterStore })}`,
+  );
 }
-if (afterStore.tagged !== before.tagged) throw new Error("a tagged snapshot went");
-const expected = RESOURCES * (PER - KEEP) - RESOURCES * Math.floor((PER - KEEP) / 25);
-log(`removed ${store.result} (expected about ${expected}); tagged kept: ${afterStore.tagged}`);
+if (afterStore.tagged !== before.tagged) {
+  throw new Error("a tagged snapshot went");
+}
+const expected = RESOURCES * (PER - KEEP) -
+  RESOURCES * Math.floor((PER - KEEP) / 25);
+log(
+  `removed ${store.result} (expected about ${expected}); tagged kept: ${afterStore.tagged}`,
+);
 
 t = performance.now();
-const compact = await backupDatabase(storePath, `${dir.path}/compact.sqlite`, { vacuum: true });
+const compact = await backupDatabase(storePath, `${dir.path}/compact.sqlite`, {
+  vacuum: true,
+});
 const compactMs = performance.now() - t;
 const result = {
   snapshots: before.snapshots,
@@ -150,7 +177,17 @@ const result = {
 if (values.json) console.log(JSON.stringify(result, null, 2));
 else {
   const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
-  console.log(`| snapshots | removed | hand DELETE | pruneAudit | ratio | writer during DELETE (max, errors) | writer during prune (max, errors) | file before → after prune → compact copy |
+  console.log(
+    `| snapshots | removed | hand DELETE | pruneAudit | ratio | writer during DELETE (max, errors) | writer during prune (max, errors) | file before → after prune → compact copy |
 | --- | --- | --- | --- | --- | --- | --- | --- |
-| ${before.snapshots} | ${store.result} | ${(hand.ms / 1000).toFixed(1)} s | ${(store.ms / 1000).toFixed(1)} s | ${result.ratio}x | ${hand.writer.maxMs.toFixed(0)} ms, ${hand.writer.errors} | ${store.writer.maxMs.toFixed(0)} ms, ${store.writer.errors} | ${mb(before.fileBytes)} → ${mb(afterStore.fileBytes)} → ${mb(compact.bytes)} (${(compactMs / 1000).toFixed(1)} s) |`);
+| ${before.snapshots} | ${store.result} | ${(hand.ms / 1000).toFixed(1)} s | ${
+      (store.ms / 1000).toFixed(1)
+    } s | ${result.ratio}x | ${
+      hand.writer.maxMs.toFixed(0)
+    } ms, ${hand.writer.errors} | ${
+      store.writer.maxMs.toFixed(0)
+    } ms, ${store.writer.errors} | ${mb(before.fileBytes)} → ${
+      mb(afterStore.fileBytes)
+    } → ${mb(compact.bytes)} (${(compactMs / 1000).toFixed(1)} s) |`,
+  );
 }

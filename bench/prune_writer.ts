@@ -40,7 +40,9 @@ for (let i = 0; !exists(stopFile); i++) {
   await new Promise((r) => setTimeout(r, 5));
 }
 latencies.sort((a, b) => a - b);
-const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+const at = (q: number) =>
+  latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ??
+    0;
 console.log(JSON.stringify({
   writes: latencies.length,
   p50Ms: at(0.5),

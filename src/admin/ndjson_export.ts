@@ -34,12 +34,17 @@ export interface ExportOptions {
 
 /** Line 1 of an export. */
 export interface ExportHeader {
+  /** `"header"`. */
   type: "header";
+  /** Always {@linkcode EXPORT_FORMAT}. */
   format: typeof EXPORT_FORMAT;
+  /** The format version ({@linkcode EXPORT_VERSION}). */
   version: number;
+  /** When the export was read, ISO-8601. */
   exportedAt: string;
   /** The `kind` option, when one was given. */
   kind?: string;
+  /** Whether snapshots are included. */
   history: boolean;
   /** The store's revision the export was read at (databases with revisions). */
   revision?: number;
@@ -47,29 +52,39 @@ export interface ExportHeader {
 
 /** A message type recorded in the database (`message_schemas`). */
 export interface ExportSchema {
+  /** `"schema"`. */
   type: "schema";
   /** Its id in the exported database; rows refer to it as `schemaId`. */
   schemaId: number;
+  /** The fully qualified message name, e.g. `example.v1.Skill`. */
   typeName: string;
   /** SHA-256 of the descriptor set, hex. */
   digest: string;
   /** A serialized FileDescriptorSet, base64. */
   descriptorSet: string;
+  /** When the type was first recorded. */
   createdAt: string;
 }
 
 /** A resource. */
 export interface ExportResource {
+  /** `"resource"`. */
   type: "resource";
+  /** The kind. */
   kind: string;
+  /** The id. */
   id: string;
+  /** `updated_at` as stored. */
   updatedAt: string;
   /** The recorded message type; absent for rows written without one (Go, Badger). */
   typeName?: string;
+  /** The schema line of that type. */
   schemaId?: number;
   /** The message bytes, base64. */
   data: string;
+  /** The revision of its last change (databases with revisions). */
   revision?: number;
+  /** The revision that created it. */
   createRevision?: number;
   /** With `decoded`: the message as protobuf JSON. */
   message?: unknown;
@@ -79,19 +94,31 @@ export interface ExportResource {
 
 /** An audit snapshot (`snapshot`) or an orphaned one (`orphan`, its resource is gone). */
 export interface ExportSnapshot {
+  /** `"snapshot"`, or `"orphan"` for one whose resource is gone. */
   type: "snapshot" | "orphan";
+  /** The kind. */
   kind: string;
+  /** The resource's id. */
   resourceId: string;
   /** Its id in the exported database (kept by an import into an empty database). */
   auditId: number;
+  /** `archived_at` as stored. */
   archivedAt: string;
+  /** The version hash, when it has one. */
   versionHash?: string;
+  /** The tag, when it has one. */
   tag?: string;
+  /** The recorded message type, when there is one. */
   typeName?: string;
+  /** The schema line of that type. */
   schemaId?: number;
+  /** The message bytes, base64. */
   data: string;
+  /** The store's revision when it was archived (databases with revisions). */
   revision?: number;
+  /** With `decoded`: the message as protobuf JSON. */
   message?: unknown;
+  /** With `decoded`: why the message could not be decoded with its descriptors. */
   decodeError?: string;
 }
 

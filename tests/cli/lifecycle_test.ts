@@ -13,19 +13,37 @@ Deno.test("prune --dry-run counts per kind and writes nothing; prune removes the
     const db = `${dir}/db.sqlite`;
     await makeDatabase("store", db);
     const before = dumpRows(db);
-    const dry = await runCli(["prune", "--db", db, "--keep-last", "1", "--dry-run"]);
+    const dry = await runCli([
+      "prune",
+      "--db",
+      db,
+      "--keep-last",
+      "1",
+      "--dry-run",
+    ]);
     assert.equal(dry.code, 0, dry.stderr);
     // 3 kinds x 5 resources x snapshots v1..v4, v2 and v4 tagged: v4 is the newest
     // (kept), v2 is tagged (kept), v1 and v3 go.
     assert.match(dry.stdout, /^Would remove 30 snapshot\(s\)/);
     assert.match(dry.stdout, /agent\s+10\s+0\n/);
     assert.deepEqual(dumpRows(db), before, "a dry run writes nothing");
-    const json = cliJson<{ removed: number; kinds: Record<string, { audit: number }> }>(
+    const json = cliJson<
+      { removed: number; kinds: Record<string, { audit: number }> }
+    >(
       await runCli(["prune", "--db", db, "--keep-last", "1", "--json"]),
     );
     assert.equal(json.removed, 30);
     assert.deepEqual(Object.keys(json.kinds), ["agent", "skill", "workflow"]);
-    const again = await runCli(["prune", "--db", db, "--kind", "skill", "--keep-last", "0", "--include-tagged"]);
+    const again = await runCli([
+      "prune",
+      "--db",
+      db,
+      "--kind",
+      "skill",
+      "--keep-last",
+      "0",
+      "--include-tagged",
+    ]);
     assert.match(again.stdout, /^Removed 10 snapshot\(s\)/);
     assert.match(again.stdout, /does not shrink|keeps its size/);
   });
@@ -54,11 +72,32 @@ Deno.test("prune --older-than takes ages and dates; --vacuum gives the space bac
     const db = `${dir}/db.sqlite`;
     await makeDatabase("go", db);
     const old = cliJson<{ removed: number }>(
-      await runCli(["prune", "--db", db, "--older-than", "2000-01-01", "--json"]),
+      await runCli([
+        "prune",
+        "--db",
+        db,
+        "--older-than",
+        "2000-01-01",
+        "--json",
+      ]),
     );
     assert.equal(old.removed, 0, "nothing is older than 2000");
-    const vacuumed = cliJson<{ removed: number; vacuum: { bytesBefore: number; bytesAfter: number } }>(
-      await runCli(["prune", "--db", db, "--older-than", "1d", "--include-tagged", "--orphans", "--keep-last", "0", "--vacuum", "--json"]),
+    const vacuumed = cliJson<
+      { removed: number; vacuum: { bytesBefore: number; bytesAfter: number } }
+    >(
+      await runCli([
+        "prune",
+        "--db",
+        db,
+        "--older-than",
+        "1d",
+        "--include-tagged",
+        "--orphans",
+        "--keep-last",
+        "0",
+        "--vacuum",
+        "--json",
+      ]),
     );
     assert(vacuumed.removed > 0);
     assert(vacuumed.vacuum.bytesAfter < vacuumed.vacuum.bytesBefore);
@@ -75,9 +114,21 @@ Deno.test("backup --to writes an owner-only checked copy, refuses to overwrite (
     assert.match(first.stdout, /integrity ok/);
     assert.equal(Deno.statSync(to).mode! & 0o777, 0o600);
     assert.deepEqual(dumpRows(to), dumpRows(db));
-    assert.match(assertFailure(await runCli(["backup", "--db", db, "--to", to]), 1), /already exists/);
+    assert.match(
+      assertFailure(await runCli(["backup", "--db", db, "--to", to]), 1),
+      /already exists/,
+    );
     const forced = cliJson<{ vacuum: boolean; integrity: string }>(
-      await runCli(["backup", "--db", db, "--to", to, "--force", "--vacuum", "--json"]),
+      await runCli([
+        "backup",
+        "--db",
+        db,
+        "--to",
+        to,
+        "--force",
+        "--vacuum",
+        "--json",
+      ]),
     );
     assert.deepEqual([forced.vacuum, forced.integrity], [true, "ok"]);
     assert.deepEqual(dumpRows(to), dumpRows(db));
@@ -102,7 +153,10 @@ Deno.test("export | import: the same rows in a new database; a broken line is re
     const lines = out.stdout.split("\n");
     lines[4] = lines[4].slice(0, 20);
     Deno.writeTextFileSync(file, lines.join("\n"));
-    const line = assertFailure(await runCli(["import", file, "--db", `${dir}/other.sqlite`]), 1);
+    const line = assertFailure(
+      await runCli(["import", file, "--db", `${dir}/other.sqlite`]),
+      1,
+    );
     assert.match(line, /line 5: not JSON/);
     assertFailure(await runCli(["import", "--db", `${dir}/other.sqlite`]), 2);
   });
