@@ -352,3 +352,18 @@ function remove(
     loId = hi.resource_id;
   }
 }
+
+/**
+ * @internal The SQL a prune runs in each scope, for tests that check their query plans.
+ */
+export function pruneSql(
+  table: Table,
+): Record<string, string> {
+  return {
+    range: candidates(table, "range"),
+    kind: candidates(table, "kind"),
+    id: candidates(table, "id"),
+    boundaryRange: boundary(table, "range"),
+    boundaryKind: boundary(table, "kind"),
+  };
+}

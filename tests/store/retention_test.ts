@@ -10,6 +10,7 @@ import { openStore, Store, StoreError } from "../../mod.ts";
 import {
   type PruneOptions,
   pruneSnapshots,
+  pruneSql,
 } from "../../src/store/retention.ts";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
 import { insertOrphans } from "../helpers/cli.ts";
@@ -310,5 +311,31 @@ Deno.test("orphaned snapshots: listOrphanedAudit returns them newest first; prun
       ),
       ["o3", "o1"], // o1 is tagged
     );
+  });
+});
+
+Deno.test("every prune statement reads resource_audit and the orphans through their (kind, resource_id) index", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/db.sqlite`;
+    seedHistory(path, 9);
+    using store = openStore(path);
+    const db = Store.connectionOf(store);
+    for (const table of ["resource_audit", "resource_audit_orphans"] as const) {
+      for (const [name, sql] of Object.entries(pruneSql(table))) {
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as {
+          detail: string;
+        }[]).map((r) => r.detail).join(" | ");
+        assert.doesNotMatch(
+          plan,
+          new RegExp(`\\bSCAN ${table}\\b`),
+          `${table} ${name}: ${plan}`,
+        );
+        assert.match(
+          plan,
+          new RegExp(`\\bSEARCH ${table}\\b`),
+          `${table} ${name}: ${plan}`,
+        );
+      }
+    }
   });
 });

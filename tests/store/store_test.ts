@@ -1226,6 +1226,7 @@ Deno.test("queries by kind, (kind, id), hash, tag, history and the cascade use i
       history: { ordered: true },
       deleteAudit: {},
       deleteOrphanAudit: {},
+      orphanHistory: { ordered: true },
     };
     // The upsert's plan has no table access line to check; every other statement is.
     const queries = Object.entries(plans).map(([name, expect]) => ({
