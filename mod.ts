@@ -30,6 +30,9 @@ export {
   type AuditMeta,
   type OpenOptions,
   openStore,
+  type PruneCount,
+  type PruneOptions,
+  type PruneResult,
   Store,
 } from "./src/store/mod.ts";
 export {
@@ -64,42 +67,12 @@ export {
   type AuditHistory,
   auditHistory,
   auditSnapshot,
-  type DatabaseOverview,
-  type DecodeOptions,
-  type HistoryEntry,
-  type HistoryOptions,
-  inspectDatabase,
-  type InspectedResource,
-  type InspectOptions,
-  type InspectProgress,
-  inspectResource,
-  type KindSummary,
-} from "./src/admin/mod.ts";
-export type { Change, DecodedWith } from "./src/decode/mod.ts";
-export {
-  importBadgerBackup,
-  type ImportBadgerOptions,
-  type ImportSummary,
-  type InvalidBadgerKey,
-} from "./src/badger/mod.ts";
-export type {
-  PruneCount,
-  PruneOptions,
-  PruneResult,
-} from "./src/store/retention.ts";
-export {
-  pruneHistory,
-  type PruneHistoryOptions,
-  type VacuumResult,
-  vacuumStore,
-} from "./src/admin/prune.ts";
-export {
   backupDatabase,
   type BackupOptions,
   type BackupProgress,
   type BackupResult,
-} from "./src/admin/backup.ts";
-export {
+  type DatabaseOverview,
+  type DecodeOptions,
   EXPORT_FORMAT,
   EXPORT_VERSION,
   type ExportHeader,
@@ -109,8 +82,25 @@ export {
   type ExportResource,
   type ExportSchema,
   type ExportSnapshot,
-} from "./src/admin/ndjson_export.ts";
-export {
+  type HistoryEntry,
+  type HistoryOptions,
   importNdjson,
+  inspectDatabase,
+  type InspectedResource,
+  type InspectOptions,
+  type InspectProgress,
+  inspectResource,
+  type KindSummary,
   type NdjsonImportSummary,
-} from "./src/admin/ndjson_import.ts";
+  pruneHistory,
+  type PruneHistoryOptions,
+  type VacuumResult,
+  vacuumStore,
+} from "./src/admin/mod.ts";
+export type { Change, DecodedWith } from "./src/decode/mod.ts";
+export {
+  importBadgerBackup,
+  type ImportBadgerOptions,
+  type ImportSummary,
+  type InvalidBadgerKey,
+} from "./src/badger/mod.ts";

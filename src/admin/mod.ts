@@ -1,9 +1,11 @@
 /**
- * Read-only administration of a database file, as plain data for the CLI and for
- * programs: the overview and one resource (`inspect.ts`), a resource's audit history
- * with diffs (`history.ts`), and decoding rows with the types recorded in the database
- * (`row_decoder.ts`). Opens files read-only, never migrates, and does not trust them
- * (`read_only.ts`).
+ * Administration of a database file, as plain data for the CLI and for programs: the
+ * overview and one resource (`inspect.ts`), a resource's audit history with diffs
+ * (`history.ts`), and decoding rows with the types recorded in the database
+ * (`row_decoder.ts`) — these open files read-only and never migrate; the lifecycle jobs
+ * on an open Store or a file: prune with per-kind counts and VACUUM (`prune.ts`), online
+ * backup (`backup.ts`), NDJSON export and import (`ndjson_export.ts`,
+ * `ndjson_import.ts`). Reads distrust the file (`read_only.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/store/`,
  * `src/decode/`. Used by cli.
@@ -28,3 +30,27 @@ export {
 } from "./history.ts";
 export { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
 export { openUntrusted, requireTable } from "./read_only.ts";
+export {
+  pruneHistory,
+  type PruneHistoryOptions,
+  type VacuumResult,
+  vacuumStore,
+} from "./prune.ts";
+export {
+  backupDatabase,
+  type BackupOptions,
+  type BackupProgress,
+  type BackupResult,
+} from "./backup.ts";
+export {
+  EXPORT_FORMAT,
+  EXPORT_VERSION,
+  type ExportHeader,
+  exportNdjson,
+  type ExportOptions,
+  type ExportRecord,
+  type ExportResource,
+  type ExportSchema,
+  type ExportSnapshot,
+} from "./ndjson_export.ts";
+export { importNdjson, type NdjsonImportSummary } from "./ndjson_import.ts";

@@ -1,10 +1,10 @@
 /**
  * SQLite access, the bottom layer above `src/errors.ts`. The only folder that opens
  * `node:sqlite`: store connections with their pragmas, read-only and owner-only file
- * handling (`connection.ts`), private scratch files (`scratch.ts`), the one
- * classifier of SQLite failures into `StoreError.code` (`errors.ts`), reading files
- * we do not trust: no SQL from the file runs, objects are checked first (`untrusted.ts`),
- * and SQLite's time text (`time.ts`).
+ * handling (`connection.ts`), private scratch files (`scratch.ts`), the online backup
+ * API (`backup.ts`), the one classifier of SQLite failures into `StoreError.code`
+ * (`errors.ts`), reading files we do not trust: no SQL from the file runs, objects are
+ * checked first (`untrusted.ts`), and SQLite's time text (`time.ts`).
  *
  * May import: `src/errors.ts`. Used by every folder that reads or writes a database.
  *
@@ -29,3 +29,4 @@ export {
   type TableCheck,
 } from "./untrusted.ts";
 export { parseSqliteTime } from "./time.ts";
+export { copyDatabase, type CopyProgress } from "./backup.ts";

@@ -1,7 +1,7 @@
 /**
  * The Store: protobuf resources keyed by (kind, id), their audit history, and the SQL
  * of those tables (`store.ts`); the message types recorded once per database
- * (`schemas.ts`).
+ * (`schemas.ts`); which snapshots a prune removes, in batches (`retention.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/decode/`. Used by
  * admin, badger and cli, never the other way round.
@@ -17,3 +17,11 @@ export {
   Store,
 } from "./store.ts";
 export { descriptorSetOf, SchemaIds } from "./schemas.ts";
+export {
+  PRUNE_BATCH_ROWS,
+  type PruneCount,
+  type PruneOptions,
+  type PruneResult,
+  pruneSnapshots,
+  type RunInTransaction,
+} from "./retention.ts";
