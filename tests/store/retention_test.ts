@@ -339,3 +339,38 @@ Deno.test("every prune statement reads resource_audit and the orphans through th
     }
   });
 });
+
+Deno.test("a prune releases the write lock between batches: another connection writes with no busy wait between any two", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/db.sqlite`;
+    seedHistory(path, 11);
+    using store = openStore(path);
+    // A second connection that fails at once if the lock is held (busy timeout 0).
+    using writer = openStore(path, { busyTimeoutMs: 0 });
+    let batches = 0;
+    const result = pruneSnapshots(
+      Store.connectionOf(store),
+      { keepLast: 1 },
+      (fn) => {
+        const out = store.transaction(fn);
+        batches++;
+        writer.saveResource(SkillSchema, "writer", `w${batches}`, skill("w"));
+        return out;
+      },
+      false,
+      20,
+    );
+    assert(result.removed > 0);
+    assert(batches > 5, `${batches} batches`);
+    assert.equal(writer.listResources(SkillSchema, "writer").length, batches);
+    // Inside one transaction the lock is held throughout, and the same writer fails.
+    assert.throws(
+      () =>
+        store.transaction(() => {
+          store.pruneAudit({ keepLast: 0, keepTagged: false });
+          writer.saveResource(SkillSchema, "writer", "blocked", skill("w"));
+        }),
+      (e) => e instanceof StoreError && e.code === "busy",
+    );
+  });
+});
