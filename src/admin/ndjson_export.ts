@@ -8,12 +8,8 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import {
-  openConnection,
-  readText,
-  tableColumns,
-  wholeText,
-} from "../sqlite/connection.ts";
+import { readText, tableColumns, wholeText } from "../sqlite/connection.ts";
+import { openUntrusted } from "./read_only.ts";
 import { decodeMessageToJson, RegistryCache } from "../decode/descriptors.ts";
 import { StoreError } from "../errors.ts";
 
@@ -162,7 +158,8 @@ export function* exportNdjson(
       `kind must be a non-empty string, got ${String(kind)}`,
     );
   }
-  const db = openConnection(path, { readOnly: true });
+  // A file we did not write may hide SQL in views and the like: it never runs.
+  const db = openUntrusted(path);
   try {
     db.exec("BEGIN");
     // The first read fixes the snapshot every later read sees.
