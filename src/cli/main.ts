@@ -16,12 +16,12 @@ import { migrateCommand } from "./migrate.ts";
 import type { Command } from "./command.ts";
 import { DB_HELP, suggestion } from "./args.ts";
 import { downgradeCommand } from "./downgrade.ts";
-
-/** How the README runs the CLI: error messages name this, not a binary that does not exist. */
-const CLI = "deno run -A cli.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
 import { pruneCommand } from "./prune.ts";
+
+/** How the README runs the CLI: error messages name this, not a binary that does not exist. */
+const CLI = "deno run -A cli.ts";
 
 const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,
@@ -29,6 +29,10 @@ const COMMANDS: Record<string, Command> = {
   "audit-history": auditHistoryCommand,
   "import-badger": importBadgerCommand,
   downgrade: downgradeCommand,
+  prune: pruneCommand,
+  backup: backupCommand,
+  export: exportCommand,
+  import: importCommand,
 };
 
 const TOOL_HELP = `protostore — administer a protostore SQLite database
