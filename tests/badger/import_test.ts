@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { importBadgerBackup } from "../../src/badger/import.ts";
-import { DecodeError } from "../../src/errors.ts";
+import { DecodeError, MigrationError } from "../../src/errors.ts";
 import { migrationStatus } from "../../src/migrate/migrate.ts";
 import { openStore } from "../../src/store/store.ts";
 import { encodeBackup, frame } from "../helpers/badger_writer.ts";
@@ -167,6 +167,26 @@ Deno.test("a dump damaged in a way that still decodes imports without an error (
       assert.equal(new TextDecoder().decode(row.data as Uint8Array), "food");
     } finally {
       db.close();
+    }
+  });
+});
+
+Deno.test("a database of another application is refused untouched, dry run or not", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/crm.sqlite`;
+    const db = new DatabaseSync(path);
+    db.exec(
+      "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('a')",
+    );
+    db.close();
+    const before = Deno.readFileSync(path);
+    for (const dryRun of [false, true]) {
+      await assert.rejects(
+        importBadgerBackup(path, FIXTURE, { dryRun, tempDir: dir }),
+        MigrationError,
+      );
+      assert.deepEqual(Deno.readFileSync(path), before);
+      assert.deepEqual(tree(dir), ["crm.sqlite"]);
     }
   });
 });
