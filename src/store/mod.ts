@@ -18,9 +18,10 @@ export {
 } from "./store.ts";
 export { descriptorSetOf, SchemaIds } from "./schemas.ts";
 export {
-  PRUNE_BATCH_ROWS,
+  PRUNE_PACING,
   type PruneCount,
   type PruneOptions,
+  type PrunePacing,
   type PruneResult,
   pruneSnapshots,
   type RunInTransaction,

@@ -51,8 +51,30 @@ export interface PruneResult {
  */
 export type RunInTransaction = <T>(fn: () => T) => T;
 
-/** Snapshots deleted per write transaction: other processes' writes wait at most one. */
-export const PRUNE_BATCH_ROWS = 5000;
+/**
+ * How a prune paces its write transactions. Each batch prunes whole resources, about
+ * `batchRows` snapshots to start with; with `targetMs` the size adapts so a batch holds
+ * the write lock about that long; after each batch it pauses `pauseMs` with the lock
+ * free. The pause is what lets other processes in: SQLite's busy handler polls a waiting
+ * writer only every 100 ms, so a shorter gap between two batches can be missed again
+ * and again (measured: with no pause, a writer still hit "database is locked" once in
+ * 200 batches).
+ */
+export interface PrunePacing {
+  /** Snapshots in the first batch (and every batch without `targetMs`). */
+  batchRows: number;
+  /** Adapt the batch size so a batch takes about this long; absent: fixed size. */
+  targetMs?: number;
+  /** Pause after each batch, lock released (not inside the caller's transaction). */
+  pauseMs: number;
+}
+
+/** The default pacing: ~200 ms batches, 100 ms pauses (one busy-handler poll). */
+export const PRUNE_PACING: PrunePacing = {
+  batchRows: 2000,
+  targetMs: 200,
+  pauseMs: 100,
+};
 
 type Table = "resource_audit" | "resource_audit_orphans";
 
@@ -173,11 +195,10 @@ const boundary = (table: Table, scope: "range" | "kind") =>
 /**
  * Removes the snapshots `options` select (see {@linkcode PruneOptions}) and returns how
  * many, per kind. Each write transaction (`run`) removes the selected snapshots of a
- * batch of whole resources (about {@linkcode PRUNE_BATCH_ROWS} snapshots), chosen
- * afresh inside it, so a writer in another process waits for one batch, never for the
- * whole prune; inside the caller's transaction all batches are part of it. With
- * `dryRun` nothing is written: the counts are read in one read transaction.
- * `batchRows` sizes the batches (tests use small ones to cross many boundaries).
+ * batch of whole resources, chosen afresh inside it, and a pause with the lock free
+ * follows ({@linkcode PrunePacing}), so a writer in another process waits for one batch,
+ * never for the whole prune; inside the caller's transaction all batches are part of
+ * it. With `dryRun` nothing is written: the counts are read in one read transaction.
  *
  * @example
  * ```ts
@@ -201,7 +222,7 @@ export function pruneSnapshots(
   options: PruneOptions,
   run: RunInTransaction,
   dryRun = false,
-  batchRows: number = PRUNE_BATCH_ROWS,
+  pacing: PrunePacing = PRUNE_PACING,
 ): PruneResult {
   const criteria = pruneCriteria(options);
   const result: PruneResult = { removed: 0, kinds: {}, dryRun };
@@ -221,7 +242,7 @@ export function pruneSnapshots(
     } else {
       ensureBatchTable(db);
       for (const table of tables) {
-        remove(db, table, criteria, run, result, batchRows);
+        remove(db, table, criteria, run, result, pacing);
       }
     }
   } catch (error) {
@@ -288,6 +309,11 @@ function count(
   }
 }
 
+/** Blocks the thread (the Store's API is synchronous) with the lock released. */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 // Sorts after every string SQLite holds as valid UTF-8 text.
 const MAX_KEY = "\u{10ffff}\u{10ffff}";
 
@@ -303,7 +329,7 @@ function remove(
   criteria: Criteria,
   run: RunInTransaction,
   result: PruneResult,
-  batchRows: number,
+  pacing: PrunePacing,
 ): void {
   const scope = scopeOf(criteria);
   const base = params(criteria, scope);
@@ -317,6 +343,9 @@ function remove(
     `DELETE FROM ${table} WHERE id IN (SELECT id FROM temp.prune_batch)`,
   );
   const clear = db.prepare("DELETE FROM temp.prune_batch");
+  // Inside the caller's transaction the lock is held throughout: no point pausing.
+  const pause = db.isTransaction ? 0 : pacing.pauseMs;
+  let batchRows = pacing.batchRows;
   const batch = (bounds: Record<string, string>) =>
     run(() => {
       clear.run();
@@ -333,7 +362,8 @@ function remove(
   const next = db.prepare(boundary(table, scope));
   let loKind = criteria.kind ?? "";
   let loId = "";
-  for (;;) {
+  for (let first = true;; first = false) {
+    if (!first && pause > 0) sleep(pause);
     // Outside the batch's transaction: the bound only sizes the batch; the batch
     // itself re-reads its resources under the write lock.
     const lastRow = (next.get(
@@ -342,12 +372,19 @@ function remove(
         : { loKind, loId, offset: batchRows - 1 },
     ) ?? null) as { kind: string; resource_id: string } | null;
     const hi = lastRow ?? { kind: MAX_KEY, resource_id: MAX_KEY };
+    const started = performance.now();
     batch(
       scope === "kind"
         ? { loId, hiId: hi.resource_id }
         : { loKind, loId, hiKind: hi.kind, hiId: hi.resource_id },
     );
     if (lastRow === null) return;
+    if (pacing.targetMs !== undefined) {
+      const ms = Math.max(performance.now() - started, 1);
+      batchRows = Math.round(
+        Math.min(Math.max(batchRows * pacing.targetMs / ms, 100), 100_000),
+      );
+    }
     loKind = hi.kind;
     loId = hi.resource_id;
   }

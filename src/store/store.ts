@@ -680,10 +680,10 @@ export class Store implements Disposable {
    * `kind` and `id` narrow it. With neither `keepLast` nor `olderThan` it refuses
    * ({@linkcode StoreError}) instead of removing everything.
    *
-   * Each write transaction covers whole resources, about 5,000 snapshots, chosen afresh
-   * under the write lock: other processes' writes wait for one batch, not for the whole
-   * prune (one transaction over 1,000,000 snapshots held the lock past the busy timeout;
-   * BENCHMARKS.md), and an interrupted prune leaves every resource either pruned or
+   * It works in write transactions of whole resources, chosen afresh under the write
+   * lock, each about 200 ms and followed by a 100 ms pause with the lock free: other
+   * processes' writes wait for one batch, not for the whole prune (one transaction over
+   * 1,000,000 snapshots held the lock past the busy timeout; BENCHMARKS.md), and an interrupted prune leaves every resource either pruned or
    * untouched (run it again to finish). Inside {@linkcode Store.transaction} it is part
    * of the caller's transaction. The file does not shrink: freed pages are reused; see
    * the README (`backup --vacuum`, `prune --vacuum`).

@@ -140,7 +140,7 @@ Deno.test("pruneAudit removes exactly what keepLast, olderThan, tags and scope s
             options,
             (fn) => store.transaction(fn),
             false,
-            batchRows,
+            { batchRows, pauseMs: 0 },
           );
         assert.equal(
           result.removed,
@@ -183,7 +183,7 @@ Deno.test("pruneAudit counts per kind, and a dry run counts the same", async () 
       options,
       (fn) => store.transaction(fn),
       false,
-      10,
+      { batchRows: 10, pauseMs: 0 },
     );
     for (const result of [plan, done]) {
       assert.deepEqual(result.kinds, {
@@ -358,7 +358,7 @@ Deno.test("a prune releases the write lock between batches: another connection w
         return out;
       },
       false,
-      20,
+      { batchRows: 20, pauseMs: 0 },
     );
     assert(result.removed > 0);
     assert(batches > 5, `${batches} batches`);
@@ -372,5 +372,25 @@ Deno.test("a prune releases the write lock between batches: another connection w
         }),
       (e) => e instanceof StoreError && e.code === "busy",
     );
+  });
+});
+
+Deno.test("adaptive batch sizes with pauses remove the same snapshots", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/db.sqlite`;
+    const snaps = seedHistory(path, 21);
+    using store = openStore(path);
+    const options = { keepLast: 2, olderThan: new Date(Date.UTC(2026, 0, 25)) };
+    const expected = expectedRemoved(snaps, options);
+    const result = pruneSnapshots(
+      Store.connectionOf(store),
+      options,
+      (fn) => store.transaction(fn),
+      false,
+      { batchRows: 3, targetMs: 0.001, pauseMs: 1 },
+    );
+    assert.equal(result.removed, expected.size);
+    const left = remainingIds(store);
+    for (const s of snaps) assert.equal(left.has(s.id), !expected.has(s.id));
   });
 });
