@@ -25,6 +25,7 @@ import { parseSqliteTime } from "../sqlite/time.ts";
 import { openUntrusted, requireTable } from "./read_only.ts";
 import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
 import type { DecodedWith } from "../decode/descriptors.ts";
+import { type ChangeLogExtent, readChangeLogExtent } from "../store/changes.ts";
 
 /** Counts for one kind. */
 export interface KindSummary {
@@ -85,6 +86,8 @@ export interface DatabaseOverview {
   integrity: "ok" | string[] | null;
   /** With `check` and problems found: what to do about them; otherwise `null`. */
   advice: string | null;
+  /** The current revision and the change log's extent; `null` before revisions (0005). */
+  revisions: ChangeLogExtent | null;
 }
 
 /** Options of {@linkcode inspectDatabase}. */
@@ -202,6 +205,11 @@ export function inspectDatabase(
       messageTypes: reading("message_schemas", [], () => messageTypes(db)),
       integrity: null,
       advice: null,
+      revisions: reading(
+        "the change log",
+        null,
+        () => hasRevisions(db) ? readChangeLogExtent(db) : null,
+      ),
     };
     if (check) {
       options.onProgress?.({ phase: "integrity check", rows: 0, bytes: 0 });
@@ -270,6 +278,12 @@ export interface InspectedResource {
   message: unknown;
   /** Why better ways of decoding failed, if they did. */
   reason?: string;
+  /** The revision of its last change; absent before revisions (0005). */
+  revision?: number;
+  /** The revision that created it; absent before revisions. */
+  createRevision?: number;
+  /** The revisions at which the change log records a change of it, oldest first. */
+  changeRevisions?: number[];
 }
 
 /**
@@ -326,12 +340,17 @@ export function readResource(
   const columns = requireTable(db, "resources");
   if (columns.length === 0) return undefined;
   const schemaId = columns.includes("schema_id") ? "schema_id" : "NULL";
+  const revisions = hasRevisions(db);
   const row = db.prepare(
-    `SELECT updated_at, data, ${schemaId} AS schema_id FROM resources WHERE kind = ? AND id = ?`,
+    `SELECT updated_at, data, ${schemaId} AS schema_id${
+      revisions ? ", revision, create_revision" : ""
+    } FROM resources WHERE kind = ? AND id = ?`,
   ).get(kind, id) as {
     updated_at: unknown;
     data: Uint8Array;
     schema_id: number | null;
+    revision?: number;
+    create_revision?: number;
   } | undefined;
   if (row === undefined) return undefined;
   const data = toBytes(row.data);
@@ -345,7 +364,24 @@ export function readResource(
     decodedWith: decoded.decodedWith,
     message: decoded.message,
     ...(decoded.reason ? { reason: decoded.reason } : {}),
+    ...(revisions
+      ? {
+        revision: row.revision,
+        createRevision: row.create_revision,
+        // The log has no index by resource: a scan, fine for one admin read.
+        changeRevisions: (db.prepare(
+          "SELECT revision FROM resource_changes WHERE kind = ? AND id = ? ORDER BY revision",
+        ).all(kind, id) as { revision: number }[]).map((r) => r.revision),
+      }
+      : {}),
   };
+}
+
+/** Whether the file has revisions (migration 0005): its tables and columns. */
+function hasRevisions(db: DatabaseSync): boolean {
+  return tableColumns(db, "resources").includes("revision") &&
+    tableColumns(db, "resource_changes").length > 0 &&
+    tableColumns(db, "change_log").length > 0;
 }
 
 /** A `data` value as bytes: the Go store's rows may hold text where bytes belong. */

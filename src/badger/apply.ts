@@ -11,6 +11,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { messageOf, StoreError } from "../errors.ts";
 import { sqliteErrorCode, sqliteFailure } from "../sqlite/errors.ts";
+import { readCurrentRevision } from "../store/revisions.ts";
 import { STAGING } from "./staging.ts";
 import type { ImportSummary } from "./summary.ts";
 
@@ -24,12 +25,20 @@ const sameSnapshotIn = (table: string) =>
   `EXISTS (SELECT 1 FROM main.${table} AS x WHERE x.kind = a.kind AND ` +
   `x.resource_id = a.resource_id AND x.archived_at = a.archived_at AND x.data = ${LIVE_VALUE})`;
 
+// The import is one transaction: every resource it writes gets its revision (?2).
 const UPSERT_RESOURCES = `
-  INSERT INTO main.resources (kind, id, data, updated_at, schema_id)
-  SELECT kind, id, coalesce(value, x''), ?, NULL FROM ${S}.res WHERE state = 0
+  INSERT INTO main.resources (kind, id, data, updated_at, schema_id, revision, create_revision)
+  SELECT kind, id, coalesce(value, x''), ?1, NULL, ?2, ?2 FROM ${S}.res WHERE state = 0
   ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data,
-    updated_at = excluded.updated_at, schema_id = NULL
+    updated_at = excluded.updated_at, schema_id = NULL, revision = excluded.revision
   WHERE resources.data IS NOT excluded.data`;
+
+// The change feed's entry for each resource the upsert wrote (those now at ?1).
+const RECORD_CHANGES = `
+  INSERT INTO main.resource_changes (revision, kind, id, deleted)
+  SELECT ?1, r.kind, r.id, 0 FROM ${S}.res AS s
+  JOIN main.resources AS r ON r.kind = s.kind AND r.id = s.id
+  WHERE s.state = 0 AND r.revision = ?1`;
 
 // Which live snapshots are already in the target (in the table they belong to once the
 // resources are in). Kept in the staging file: an INSERT whose SELECT reads its own target
@@ -43,8 +52,12 @@ const FIND_PRESENT = `
 
 // In (kind, resource_id, archived_at) order: the staging table's key order, no sort.
 const insertSnapshots = (table: string, attached: boolean) => `
-  INSERT INTO main.${table} (kind, resource_id, data, archived_at)
-  SELECT a.kind, a.resource_id, ${LIVE_VALUE}, a.archived_at FROM ${S}.aud AS a
+  INSERT INTO main.${table} (kind, resource_id, data, archived_at${
+  attached ? ", revision" : ""
+})
+  SELECT a.kind, a.resource_id, ${LIVE_VALUE}, a.archived_at${
+  attached ? ", ?" : ""
+} FROM ${S}.aud AS a
   WHERE a.state = 0 AND ${attached ? "" : "NOT "}${RESOURCE_EXISTS}
     AND NOT EXISTS (SELECT 1 FROM ${S}.present AS p WHERE p.key = a.key)
   ORDER BY a.kind, a.resource_id, a.archived_at, a.key`;
@@ -164,14 +177,19 @@ export function writeStaged(db: DatabaseSync, context: ApplyContext): void {
     throw new StoreError("writeStaged must run inside a write transaction");
   }
   const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-  const written = db.prepare(UPSERT_RESOURCES).run(context.nowIso)
+  const current = readCurrentRevision(db);
+  const written = db.prepare(UPSERT_RESOURCES).run(context.nowIso, current + 1)
     .changes as number;
+  if (written > 0) db.prepare(RECORD_CHANGES).run(current + 1);
   summary.resourcesUnchanged = summary.resources - written;
   summary.orphanAuditRecords = count(
     `SELECT count(*) AS n FROM ${S}.aud AS a WHERE a.state = 0 AND NOT ${RESOURCE_EXISTS}`,
   );
   summary.auditUnchanged = db.prepare(FIND_PRESENT).run().changes as number;
-  db.prepare(insertSnapshots("resource_audit", true)).run();
+  // Snapshots record the revision the store is at once the import commits.
+  db.prepare(insertSnapshots("resource_audit", true)).run(
+    written > 0 ? current + 1 : current,
+  );
   db.prepare(insertSnapshots("resource_audit_orphans", false)).run();
   summary.auditRecords = context.liveAudits - summary.orphanAuditRecords;
 }

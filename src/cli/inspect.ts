@@ -89,6 +89,17 @@ export const inspectCommand: Command = {
           ["updated", formatTime(resource.updatedAt)],
           ["size", formatBytes(resource.size)],
           ["type", decodedWithLabel(resource.decodedWith, resource.type)],
+          ...(resource.revision !== undefined
+            ? [[
+              "revision",
+              `${resource.revision} (created at ${resource.createRevision}; ` +
+              `changes in the log: ${
+                resource.changeRevisions?.length
+                  ? resource.changeRevisions.join(", ")
+                  : "none"
+              })`,
+            ] as [string, unknown]]
+            : []),
           ...(resource.reason
             ? [["note", resource.reason] as [string, unknown]]
             : []),
@@ -160,6 +171,13 @@ function renderOverview(
       [
         "types",
         o.messageTypes.length ? o.messageTypes.join(", ") : "none recorded",
+      ],
+      [
+        "revision",
+        o.revisions === null
+          ? "none (schema before revisions: run migrate)"
+          : `${o.revisions.revision}; change log: ${o.revisions.changes} change(s) ` +
+            `after revision ${o.revisions.compactedThrough}`,
       ],
     ]),
   );

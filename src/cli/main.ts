@@ -22,6 +22,7 @@ import { pruneCommand } from "./prune.ts";
 
 /** How the README runs the CLI: error messages name this, not a binary that does not exist. */
 const CLI = "deno run -A cli.ts";
+import { watchCommand } from "./watch.ts";
 
 const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, Command> = {
   backup: backupCommand,
   export: exportCommand,
   import: importCommand,
+  watch: watchCommand,
 };
 
 const TOOL_HELP = `protostore — administer a protostore SQLite database

@@ -16,6 +16,7 @@ import m0003 from "../../migrations/0003_cascade_ms_types.sql" with {
 import m0004 from "../../migrations/0004_iso_time_checks_16k_pages.sql" with {
   type: "text",
 };
+import m0005 from "../../migrations/0005_revisions.sql" with { type: "text" };
 
 /** One migration file: `NNNN_description.sql`. */
 export interface Migration {
@@ -104,4 +105,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   defineMigration("0002_resource_audit.sql", m0002),
   defineMigration("0003_cascade_ms_types.sql", m0003),
   defineMigration("0004_iso_time_checks_16k_pages.sql", m0004),
+  defineMigration("0005_revisions.sql", m0005),
 ]);

@@ -21,6 +21,7 @@ import {
 import { failureHint, sqliteErrorCode } from "../sqlite/errors.ts";
 import {
   AuditNotFoundError,
+  ConflictError,
   describeResource,
   messageOf,
   NotFoundError,
@@ -31,6 +32,22 @@ import { prepareDatabase } from "../migrate/runner.ts";
 import { timeCheckFailure } from "../migrate/time_checks.ts";
 import { SchemaIds } from "./schemas.ts";
 import { type PruneOptions, pruneSnapshots } from "./retention.ts";
+import { CURRENT_REVISION, RevisionCounter } from "./revisions.ts";
+import {
+  ChangeLog,
+  type ChangesOptions,
+  COMPACT_EVERY,
+  DEFAULT_CHANGE_RETENTION,
+  requireRevision,
+  type ResourceChange,
+} from "./changes.ts";
+import {
+  decodePageToken,
+  encodePageToken,
+  pageLimit,
+  type PageOptions,
+} from "./paging.ts";
+import { watchChanges, type WatchOptions } from "./watch.ts";
 
 /**
  * @internal protobuf-es `DescMessage`: a message schema such as a generated `SkillSchema`.
@@ -50,6 +67,59 @@ export interface OpenOptions {
   readOnly?: boolean;
   /** How long to wait for another process's write lock, in ms (default 5000). */
   busyTimeoutMs?: number;
+  /**
+   * How many revisions of changes the change log keeps (default 100,000): every
+   * 1,024th revision's commit drops older ones, and `changesSince`/`watch` from before
+   * them throw `CompactedError`. `Infinity` keeps everything (compact with
+   * {@linkcode Store.compactChanges}).
+   */
+  changeRetention?: number;
+}
+
+/** What {@linkcode Store.saveResource} did. */
+export interface SavedResource {
+  /** The revision of the write (shared by everything its transaction changed). */
+  revision: number;
+  /** When it was saved, to the millisecond. */
+  updatedAt: Date;
+}
+
+/** Options of {@linkcode Store.saveResource} and {@linkcode Store.deleteResource}. */
+export interface WriteOptions {
+  /**
+   * Write only if the resource is at this revision; `0`: only if it does not exist.
+   * Otherwise the write throws `ConflictError` and changes nothing.
+   */
+  ifRevision?: number;
+}
+
+/** A resource with its revisions, as {@linkcode Store.getResourceEntry} returns it. */
+export interface ResourceEntry<M> {
+  /** The kind. */
+  kind: string;
+  /** The id. */
+  id: string;
+  /** The decoded message. */
+  message: M;
+  /** The revision of its last change. */
+  revision: number;
+  /** The revision that created it (for rows older than revisions: their first revision). */
+  createRevision: number;
+  /** When it was last saved. */
+  updatedAt: Date;
+}
+
+/** One page of {@linkcode Store.listResourceEntries} or a paged history. */
+export interface Page<E> {
+  /** The entries, in the list's order. */
+  entries: E[];
+  /** Pass as `pageToken` for the next page; absent on the last page. */
+  nextPageToken?: string;
+  /**
+   * The revision the page was read at. To follow a list with `watch`, watch from the
+   * revision of the first page: nothing after it is missed.
+   */
+  revision: number;
 }
 
 /** Where a saved audit snapshot landed. */
@@ -58,6 +128,8 @@ export interface AuditEntryInfo {
   id: number;
   /** When it was archived, to the millisecond. */
   archivedAt: Date;
+  /** The store's revision when it was archived (a snapshot takes no revision). */
+  revision: number;
 }
 
 /** One audit snapshot, as {@linkcode Store.listAuditHistory} returns it. */
@@ -84,20 +156,40 @@ export interface AuditMeta {
  */
 export const SQL = {
   upsert:
-    `INSERT INTO resources (kind, id, data, updated_at, schema_id) VALUES (?, ?, ?, ?, ?)
+    `INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
     ON CONFLICT (kind, id) DO UPDATE
-    SET data = excluded.data, updated_at = excluded.updated_at, schema_id = excluded.schema_id`,
+    SET data = excluded.data, updated_at = excluded.updated_at, schema_id = excluded.schema_id,
+      revision = excluded.revision`,
+  // Conditional writes are one statement each, so they cost what the upsert costs.
+  create:
+    `INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (kind, id) DO NOTHING`,
+  updateIf: `UPDATE resources
+    SET data = ?3, updated_at = ?4, schema_id = ?5, revision = ?6
+    WHERE kind = ?1 AND id = ?2 AND revision = ?7`,
+  revisionOf: "SELECT revision FROM resources WHERE kind = ? AND id = ?",
+  deleteIf: "DELETE FROM resources WHERE kind = ? AND id = ? AND revision = ?",
   get: "SELECT data FROM resources WHERE kind = ? AND id = ?",
+  entry:
+    "SELECT data, revision, create_revision, updated_at FROM resources WHERE kind = ? AND id = ?",
+  // Keyset paging: the next page starts after the last id, an index seek.
+  page: `SELECT id, data, revision, create_revision, updated_at FROM resources
+    WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`,
+  currentRevision: `SELECT ${CURRENT_REVISION} AS r`,
   list: "SELECT data FROM resources WHERE kind = ? ORDER BY id",
   delete: "DELETE FROM resources WHERE kind = ? AND id = ?",
   deleteKind: "DELETE FROM resources WHERE kind = ?",
   deleteIdRange: "DELETE FROM resources WHERE kind = ? AND id >= ? AND id < ?",
   deleteIdFrom: "DELETE FROM resources WHERE kind = ? AND id >= ?",
   // One statement checks the parent and inserts, so it is atomic without a transaction.
+  // The snapshot records the revision of its transaction (?8) or else the current one.
   insertAudit:
-    `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash, tag, schema_id)
-    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-    WHERE EXISTS (SELECT 1 FROM resources WHERE kind = ?1 AND id = ?2)`,
+    `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash, tag, schema_id,
+      revision)
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, iif(?8 > 0, ?8, ${CURRENT_REVISION})
+    WHERE EXISTS (SELECT 1 FROM resources WHERE kind = ?1 AND id = ?2)
+    RETURNING id, revision`,
   auditByHash: `SELECT data FROM resource_audit
     WHERE kind = ? AND resource_id = ? AND version_hash = ?
     ORDER BY archived_at DESC, id DESC LIMIT 1`,
@@ -107,10 +199,22 @@ export const SQL = {
   // Labels holding a NUL are read whole, as bytes (see `wholeText`).
   history: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
     wholeText("tag")
-  }, data
+  }, data, revision
     FROM resource_audit
     WHERE kind = ? AND resource_id = ?
     ORDER BY archived_at DESC, id DESC`,
+  historyPage: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
+    wholeText("tag")
+  }, data, revision
+    FROM resource_audit
+    WHERE kind = ?1 AND resource_id = ?2 AND (archived_at, id) < (?3, ?4)
+    ORDER BY archived_at DESC, id DESC LIMIT ?5`,
+  historyFirst: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
+    wholeText("tag")
+  }, data, revision
+    FROM resource_audit
+    WHERE kind = ? AND resource_id = ?
+    ORDER BY archived_at DESC, id DESC LIMIT ?`,
   deleteAudit: "DELETE FROM resource_audit WHERE kind = ? AND resource_id = ?",
   deleteOrphanAudit:
     "DELETE FROM resource_audit_orphans WHERE kind = ? AND resource_id = ?",
@@ -152,7 +256,7 @@ export function openStore(path: string, options: OpenOptions = {}): Store {
   });
   try {
     prepareDatabase(db, { migrate: options.migrate ?? true, readOnly });
-    return new Store(path, db, readOnly);
+    return new Store(path, db, readOnly, options.changeRetention);
   } catch (error) {
     db.close();
     throw error;
@@ -195,9 +299,30 @@ export class Store implements Disposable {
   #s: Statements;
   #schemaIds: SchemaIds;
   #depth = 0;
+  #counter: RevisionCounter;
+  #changes: ChangeLog;
+  #retention: number;
+  #dataVersion: StatementSync;
+  /** Commits of this connection, which `PRAGMA data_version` does not count. */
+  #commits = 0;
 
   /** Wraps an open, migrated connection; use {@linkcode openStore} instead. */
-  constructor(path: string, db: DatabaseSync, readOnly: boolean) {
+  constructor(
+    path: string,
+    db: DatabaseSync,
+    readOnly: boolean,
+    changeRetention: number = DEFAULT_CHANGE_RETENTION,
+  ) {
+    if (
+      changeRetention !== Infinity &&
+      (!Number.isSafeInteger(changeRetention) || changeRetention < 1)
+    ) {
+      throw new StoreError(
+        `changeRetention must be a whole number of revisions >= 1 or Infinity, got ${
+          String(changeRetention)
+        }`,
+      );
+    }
     this.path = path;
     this.#db = db;
     this.#readOnly = readOnly;
@@ -209,25 +334,47 @@ export class Store implements Disposable {
     returnArrays(this.#s.list);
     returnArrays(this.#s.history);
     returnArrays(this.#s.orphanHistory);
+    returnArrays(this.#s.historyPage);
+    returnArrays(this.#s.historyFirst);
+    returnArrays(this.#s.page);
     this.#schemaIds = new SchemaIds(db);
+    this.#counter = new RevisionCounter(db);
+    this.#changes = new ChangeLog(db);
+    this.#retention = changeRetention;
+    this.#dataVersion = returnArrays(db.prepare("PRAGMA data_version"));
   }
 
   /**
    * Saves `message` as resource (kind, id): inserts it, or updates it in place (its
-   * audit history is untouched). Records the message type with the row.
+   * audit history is untouched). Records the message type with the row. Returns the
+   * revision of the write and its time.
    *
-   * @example
+   * With `ifRevision`, saves only if the resource is at that revision (`0`: only if it
+   * does not exist), else throws {@linkcode ConflictError} (`expected`, `actual`) and
+   * changes nothing: read, change, save with the revision read, retry on conflict.
+   *
+   * @example Create once, then update only what was read
    * ```ts
    * import assert from "node:assert/strict";
-   * import { openStore } from "@protostore/store";
-   * import { fromJson, toJson } from "@bufbuild/protobuf";
+   * import { ConflictError, openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
    * import { StructSchema } from "@bufbuild/protobuf/wkt";
    *
    * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
-   * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
-   * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 2 }));
-   * const saved = store.getResource(StructSchema, "agent", "a1");
-   * assert.deepEqual(toJson(StructSchema, saved), { v: 2 });
+   * const first = store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }), {
+   *   ifRevision: 0,
+   * });
+   * assert.equal(first.revision, 1);
+   * const second = store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 2 }), {
+   *   ifRevision: first.revision,
+   * });
+   * assert.equal(second.revision, 2);
+   * assert.throws(
+   *   () => store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 3 }), {
+   *     ifRevision: first.revision,
+   *   }),
+   *   (error) => error instanceof ConflictError && error.expected === 1 && error.actual === 2,
+   * );
    * ```
    */
   saveResource<D extends DescMessage>(
@@ -235,21 +382,176 @@ export class Store implements Disposable {
     kind: string,
     id: string,
     message: MessageShape<D>,
-  ): void {
+    options?: WriteOptions,
+  ): SavedResource {
     requireKey("kind", kind);
     requireKey("id", id);
+    const ifRevision = options?.ifRevision === undefined
+      ? -1
+      : requireRevision("ifRevision", options.ifRevision);
     const data = encode(schema, message, kind, id);
-    const updatedAt = isoTime(Date.now());
-    // Once the type is recorded, the upsert is the only statement.
-    this.#write("saveResource", kind, id, () => {
-      this.#s.upsert.run(
+    const ms = Date.now();
+    const updatedAt = isoTime(ms);
+    return this.#write("saveResource", kind, id, () => {
+      // A first write of a type records it: check first, so a conflict writes nothing.
+      if (ifRevision >= 0 && !this.#schemaIds.has(schema)) {
+        const actual = this.#revisionOf(kind, id);
+        if (actual !== ifRevision) {
+          throw new ConflictError(kind, id, ifRevision, actual);
+        }
+      }
+      const schemaId = this.#schemaIds.idOf(schema);
+      const revision = this.#counter.next();
+      const s = this.#s;
+      if (ifRevision < 0) {
+        s.upsert.run(kind, id, data, updatedAt, schemaId, revision);
+      } else if (
+        (ifRevision === 0
+          ? s.create.run(kind, id, data, updatedAt, schemaId, revision)
+          : s.updateIf.run(
+            kind,
+            id,
+            data,
+            updatedAt,
+            schemaId,
+            revision,
+            ifRevision,
+          )).changes === 0
+      ) {
+        throw new ConflictError(
+          kind,
+          id,
+          ifRevision,
+          this.#revisionOf(kind, id),
+        );
+      }
+      this.#changes.record(revision, kind, id, false);
+      return { revision, updatedAt: new Date(ms) };
+    });
+  }
+
+  /**
+   * The resource (kind, id) with its revisions: `{ kind, id, message, revision,
+   * createRevision, updatedAt }`. Throws {@linkcode NotFoundError} when absent.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+   * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 2 }));
+   * const entry = store.getResourceEntry(StructSchema, "agent", "a1");
+   * assert.equal(entry.revision, 2);
+   * assert.equal(entry.createRevision, 1);
+   * assert.equal(entry.message.fields.v.kind.value, 2);
+   * ```
+   */
+  getResourceEntry<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+  ): ResourceEntry<MessageShape<D>> {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    const row = this.#read(
+      "getResourceEntry",
+      kind,
+      id,
+      () => this.#s.entry.get(kind, id),
+    ) as
+      | {
+        data: Uint8Array;
+        revision: number;
+        create_revision: number;
+        updated_at: string;
+      }
+      | undefined;
+    if (row === undefined) throw new NotFoundError(kind, id);
+    return {
+      kind,
+      id,
+      message: decode(schema, row.data, kind, id),
+      revision: row.revision,
+      createRevision: row.create_revision,
+      updatedAt: new Date(row.updated_at),
+    };
+  }
+
+  /**
+   * One page of the resources of `kind`, ordered by id: `{ entries, nextPageToken?,
+   * revision }`. Pass `nextPageToken` back as `pageToken` for the next page; it is
+   * absent on the last. Pages are keyset-paged (a seek to the id after the last one),
+   * so page 10,000 costs what page 1 costs, and a resource saved or deleted between
+   * pages is seen, or not, without shifting the others.
+   *
+   * @example List a kind page by page, then watch from the first page's revision
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * for (const id of ["a", "b", "c"]) {
+   *   store.saveResource(StructSchema, "agent", id, fromJson(StructSchema, {}));
+   * }
+   * const first = store.listResourceEntries(StructSchema, "agent", { limit: 2 });
+   * assert.deepEqual(first.entries.map((e) => e.id), ["a", "b"]);
+   * const second = store.listResourceEntries(StructSchema, "agent", {
+   *   limit: 2,
+   *   pageToken: first.nextPageToken,
+   * });
+   * assert.deepEqual(second.entries.map((e) => e.id), ["c"]);
+   * assert.equal(second.nextPageToken, undefined);
+   * assert.equal(first.revision, 3);
+   * ```
+   */
+  listResourceEntries<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    options?: PageOptions,
+  ): Page<ResourceEntry<MessageShape<D>>> {
+    requireKey("kind", kind);
+    const limit = pageLimit(options);
+    const scope = ["resources", kind];
+    const after = options?.pageToken === undefined
+      ? ""
+      : String(decodePageToken(options.pageToken, scope)[0]);
+    const { rows, revision } = this.#readAt(
+      "listResourceEntries",
+      kind,
+      undefined,
+      () => this.#s.page.all(kind, after, limit + 1),
+    );
+    const page = rows as unknown as [
+      string,
+      Uint8Array,
+      number,
+      number,
+      string,
+    ][];
+    const count = Math.min(page.length, limit);
+    const entries: ResourceEntry<MessageShape<D>>[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const [id, data, rev, createRevision, updatedAt] = page[i];
+      entries[i] = {
         kind,
         id,
-        data,
-        updatedAt,
-        this.#schemaIds.idOf(schema),
-      );
-    }, this.#schemaIds.has(schema));
+        message: decode(schema, data, kind, id),
+        revision: rev,
+        createRevision,
+        updatedAt: new Date(updatedAt),
+      };
+    }
+    const result: Page<ResourceEntry<MessageShape<D>>> = { entries, revision };
+    if (page.length > limit) {
+      result.nextPageToken = encodePageToken(scope, [entries[count - 1].id]);
+    }
+    return result;
   }
 
   /**
@@ -326,28 +628,55 @@ export class Store implements Disposable {
 
   /**
    * Deletes resource (kind, id) and, in the same transaction, its audit history.
-   * Returns false when it did not exist.
+   * Returns false when it did not exist. With `ifRevision`, deletes only if the
+   * resource is at that revision, else throws {@linkcode ConflictError} and changes
+   * nothing (`ifRevision: 0` passes only when there is nothing to delete).
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { openStore } from "@protostore/store";
+   * import { ConflictError, openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
    *
    * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
    * assert(store.deleteResource("agent", "missing") === false);
+   * const { revision } = store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+   * assert.throws(() => store.deleteResource("agent", "a1", { ifRevision: revision + 1 }), ConflictError);
+   * assert(store.deleteResource("agent", "a1", { ifRevision: revision }));
    * ```
    */
-  deleteResource(kind: string, id: string): boolean {
+  deleteResource(kind: string, id: string, options?: WriteOptions): boolean {
     requireKey("kind", kind);
     requireKey("id", id);
-    return this.#write(
-      "deleteResource",
-      kind,
-      id,
-      () => this.#s.delete.run(kind, id).changes,
-      true, // the cascade runs inside the one DELETE
-    ) >
-      0;
+    const ifRevision = options?.ifRevision === undefined
+      ? -1
+      : requireRevision("ifRevision", options.ifRevision);
+    return this.#write("deleteResource", kind, id, () => {
+      const revision = this.#counter.next();
+      let deleted: number | bigint;
+      if (ifRevision < 0) {
+        deleted = this.#s.delete.run(kind, id).changes;
+      } else if (ifRevision === 0) {
+        const actual = this.#revisionOf(kind, id);
+        if (actual !== 0) throw new ConflictError(kind, id, 0, actual);
+        deleted = 0;
+      } else {
+        deleted = this.#s.deleteIf.run(kind, id, ifRevision).changes;
+        if (deleted === 0) {
+          throw new ConflictError(
+            kind,
+            id,
+            ifRevision,
+            this.#revisionOf(kind, id),
+          );
+        }
+      }
+      // The cascade to the history ran inside the DELETE.
+      if (deleted === 0) return false;
+      this.#changes.record(revision, kind, id, true);
+      return true;
+    });
   }
 
   /**
@@ -365,15 +694,10 @@ export class Store implements Disposable {
    */
   deleteResourcesByKind(kind: string): number {
     requireKey("kind", kind);
-    return Number(
-      this.#write(
-        "deleteResourcesByKind",
-        kind,
-        undefined,
-        () => this.#s.deleteKind.run(kind).changes,
-        true,
-      ),
-    );
+    return this.#write("deleteResourcesByKind", kind, undefined, () => {
+      this.#changes.recordDeletes(this.#counter.next(), kind);
+      return Number(this.#s.deleteKind.run(kind).changes);
+    });
   }
 
   /**
@@ -406,18 +730,19 @@ export class Store implements Disposable {
     requireWellFormed("idPrefix", idPrefix);
     // A range on the primary key instead of LIKE/GLOB: exact for any characters, indexed.
     const upper = prefixUpperBound(idPrefix);
-    return Number(
-      this.#write(
-        "deleteResourcesByIdPrefix",
+    return this.#write("deleteResourcesByIdPrefix", kind, undefined, () => {
+      this.#changes.recordDeletes(
+        this.#counter.next(),
         kind,
-        undefined,
-        () =>
-          upper === null
-            ? this.#s.deleteIdFrom.run(kind, idPrefix).changes
-            : this.#s.deleteIdRange.run(kind, idPrefix, upper).changes,
-        true,
-      ),
-    );
+        idPrefix,
+        upper,
+      );
+      return Number(
+        upper === null
+          ? this.#s.deleteIdFrom.run(kind, idPrefix).changes
+          : this.#s.deleteIdRange.run(kind, idPrefix, upper).changes,
+      );
+    });
   }
 
   /**
@@ -437,6 +762,7 @@ export class Store implements Disposable {
    * store.saveResource(StructSchema, "agent", "a1", v1);
    * const entry = store.saveAudit(StructSchema, "agent", "a1", v1, { versionHash: "h1", tag: "v1" });
    * assert(entry.id > 0 && entry.archivedAt instanceof Date);
+   * assert.equal(entry.revision, 1); // the store's revision when it was archived
    * ```
    */
   saveAudit<D extends DescMessage>(
@@ -454,7 +780,7 @@ export class Store implements Disposable {
     const ms = Date.now();
     const archivedAt = isoTime(ms);
     return this.#write("saveAudit", kind, resourceId, () => {
-      const result = this.#s.insertAudit.run(
+      const result = this.#s.insertAudit.get(
         kind,
         resourceId,
         data,
@@ -462,8 +788,9 @@ export class Store implements Disposable {
         versionHash,
         tag,
         this.#schemaIds.idOf(schema),
-      );
-      if (result.changes === 0) {
+        this.#counter.pending(),
+      ) as { id: number; revision: number } | undefined;
+      if (result === undefined) {
         throw new NotFoundError(
           kind,
           resourceId,
@@ -473,7 +800,11 @@ export class Store implements Disposable {
             "it does not exist (save the resource first)",
         );
       }
-      return { id: Number(result.lastInsertRowid), archivedAt: new Date(ms) };
+      return {
+        id: result.id,
+        archivedAt: new Date(ms),
+        revision: result.revision,
+      };
     }, this.#schemaIds.has(schema));
   }
 
@@ -547,7 +878,9 @@ export class Store implements Disposable {
 
   /**
    * The audit history of (kind, resourceId), newest first (by archive time, then by
-   * save order); `[]` when none.
+   * save order); `[]` when none. Each entry carries the revision it was archived at.
+   * With `{ limit, pageToken }` it returns one page instead: `{ entries,
+   * nextPageToken?, revision }` (keyset-paged, as {@linkcode Store.listResourceEntries}).
    *
    * @example
    * ```ts
@@ -562,43 +895,73 @@ export class Store implements Disposable {
    * store.saveAudit(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 2 }));
    * const history = store.listAuditHistory(StructSchema, "agent", "a1");
    * assert(history.length === 2 && history[1].tag === "old" && history[0].tag === undefined);
+   * const page = store.listAuditHistory(StructSchema, "agent", "a1", { limit: 1 });
+   * assert.equal(page.entries[0].id, history[0].id);
+   * const next = store.listAuditHistory(StructSchema, "agent", "a1", {
+   *   limit: 1,
+   *   pageToken: page.nextPageToken,
+   * });
+   * assert.equal(next.entries[0].tag, "old");
+   * assert.equal(next.nextPageToken, undefined);
    * ```
    */
   listAuditHistory<D extends DescMessage>(
     schema: D,
     kind: string,
     resourceId: string,
-  ): AuditEntry<MessageShape<D>>[] {
+  ): AuditEntry<MessageShape<D>>[];
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options: PageOptions,
+  ): Page<AuditEntry<MessageShape<D>>>;
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options?: PageOptions,
+  ): AuditEntry<MessageShape<D>>[] | Page<AuditEntry<MessageShape<D>>> {
     requireKey("kind", kind);
     requireKey("resourceId", resourceId);
-    const rows = this.#read(
+    if (options === undefined) {
+      const rows = this.#read(
+        "listAuditHistory",
+        kind,
+        resourceId,
+        () => this.#s.history.all(kind, resourceId),
+      ) as unknown as HistoryRow[];
+      return historyEntries(schema, rows, rows.length, kind, resourceId);
+    }
+    const limit = pageLimit(options);
+    const scope = ["history", kind, resourceId];
+    const after = options.pageToken === undefined
+      ? undefined
+      : decodePageToken(options.pageToken, scope);
+    const { rows, revision } = this.#readAt(
       "listAuditHistory",
       kind,
       resourceId,
-      () => this.#s.history.all(kind, resourceId),
-    ) as unknown as [
-      number,
-      string,
-      string | Uint8Array | null,
-      string | Uint8Array | null,
-      Uint8Array,
-    ][];
-    const entries: AuditEntry<MessageShape<D>>[] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      const [id, archivedAt, versionHash, tag, data] = rows[i];
-      const entry: AuditEntry<MessageShape<D>> = {
-        id,
-        archivedAt: new Date(archivedAt),
-        message: decode(schema, data, kind, resourceId),
-      };
-      // Absent labels are absent keys, so entries deep-equal `{ id, archivedAt, message }`.
-      const hash = readLabel(versionHash);
-      const label = readLabel(tag);
-      if (hash !== undefined) entry.versionHash = hash;
-      if (label !== undefined) entry.tag = label;
-      entries[i] = entry;
+      () =>
+        after === undefined
+          ? this.#s.historyFirst.all(kind, resourceId, limit + 1)
+          : this.#s.historyPage.all(
+            kind,
+            resourceId,
+            String(after[0]),
+            Number(after[1]),
+            limit + 1,
+          ),
+    );
+    const page = rows as unknown as HistoryRow[];
+    const count = Math.min(page.length, limit);
+    const entries = historyEntries(schema, page, count, kind, resourceId);
+    const result: Page<AuditEntry<MessageShape<D>>> = { entries, revision };
+    if (page.length > limit) {
+      const [id, archivedAt] = page[count - 1];
+      result.nextPageToken = encodePageToken(scope, [archivedAt, id]);
     }
-    return entries;
+    return result;
   }
 
   /**
@@ -635,6 +998,8 @@ export class Store implements Disposable {
       const entry: AuditEntry<MessageShape<D>> = {
         id,
         archivedAt: new Date(archivedAt),
+        // Orphans were set apart by 0003, before revisions: they carry none.
+        revision: 0,
         message: decode(schema, data, kind, resourceId),
       };
       const hash = readLabel(versionHash);
@@ -717,6 +1082,152 @@ export class Store implements Disposable {
   }
 
   /**
+   * The current revision of the database: the revision of the newest committed change
+   * (by any process), 0 for a new database. Inside a transaction that changed
+   * resources: that transaction's revision.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * assert.equal(store.currentRevision(), 0);
+   * store.transaction(() => {
+   *   store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+   *   store.saveResource(StructSchema, "agent", "a2", fromJson(StructSchema, {}));
+   * });
+   * assert.equal(store.currentRevision(), 1); // one transaction, one revision
+   * ```
+   */
+  currentRevision(): number {
+    return this.#read(
+      "currentRevision",
+      undefined,
+      undefined,
+      () => this.#counter.current(),
+    );
+  }
+
+  /**
+   * The changes after `revision`, oldest first: `{ revision, kind, id, type }`, one per
+   * resource changed at each revision (a `deleteResourcesByKind` of 1,000 resources is
+   * 1,000 deletes at one revision). `limit` cuts only between revisions, so reading on
+   * from the last change's revision misses nothing. Throws {@linkcode CompactedError}
+   * when the change log no longer reaches back to `revision`: list again.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+   * store.saveResource(StructSchema, "skill", "s1", fromJson(StructSchema, {}));
+   * store.deleteResource("agent", "a1");
+   * assert.deepEqual(store.changesSince(1, { kind: "agent" }), [
+   *   { revision: 3, kind: "agent", id: "a1", type: "delete" },
+   * ]);
+   * ```
+   */
+  changesSince(revision: number, options?: ChangesOptions): ResourceChange[] {
+    return this.#since(revision, options).changes;
+  }
+
+  /**
+   * The change feed as an async iterator: the changes after `afterRevision` (default:
+   * the revision when `watch` is called), then every change committed later by this or
+   * any other process, in revision order, each once, until `signal` aborts or the store
+   * closes. A waiting watcher polls `PRAGMA data_version` every 10 ms (no busy loop).
+   * List with {@linkcode Store.listResourceEntries}, then watch from the list's
+   * revision, and nothing is missed. Throws {@linkcode CompactedError} when the
+   * change log no longer reaches back to where the watcher is.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * const controller = new AbortController();
+   * const seen: string[] = [];
+   * const watching = (async () => {
+   *   for await (const change of store.watch({ signal: controller.signal })) {
+   *     seen.push(`${change.revision} ${change.type} ${change.id}`);
+   *     if (seen.length === 2) controller.abort();
+   *   }
+   * })();
+   * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+   * store.deleteResource("agent", "a1");
+   * await watching;
+   * assert.deepEqual(seen, ["1 put a1", "2 delete a1"]);
+   * ```
+   */
+  watch(options: WatchOptions = {}): AsyncGenerator<ResourceChange, void> {
+    const kind = options.kind;
+    if (kind !== undefined) requireKey("kind", kind);
+    const after = options.afterRevision === undefined
+      ? this.currentRevision()
+      : requireRevision("afterRevision", options.afterRevision);
+    return watchChanges(
+      {
+        since: (from, opts) => this.#since(from, opts),
+        commitStamp: () => {
+          if (this.#db === null) return null;
+          const [version] = this.#dataVersion.get() as unknown as [number];
+          return `${version}:${this.#commits}`;
+        },
+      },
+      after,
+      kind,
+      options.signal,
+    );
+  }
+
+  /**
+   * Drops the changes at or below `throughRevision` from the change log; returns how
+   * many were dropped. `changesSince`/`watch` from before it then throw
+   * {@linkcode CompactedError}. The store also compacts by itself, keeping the last
+   * `changeRetention` revisions (an {@linkcode OpenOptions} field).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { CompactedError, openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+   * store.saveResource(StructSchema, "agent", "a2", fromJson(StructSchema, {}));
+   * assert.equal(store.compactChanges(1), 1);
+   * assert.throws(
+   *   () => store.changesSince(0),
+   *   (error) => error instanceof CompactedError && error.oldestRevision === 1,
+   * );
+   * assert.equal(store.changesSince(1).length, 1);
+   * ```
+   */
+  compactChanges(throughRevision: number): number {
+    requireRevision("throughRevision", throughRevision);
+    return this.#write("compactChanges", undefined, undefined, () => {
+      const current = this.#counter.current();
+      if (throughRevision > current) {
+        throw new StoreError(
+          `cannot compact through revision ${throughRevision}: the current revision is ${current}`,
+        );
+      }
+      return this.#changes.compact(throughRevision);
+    });
+  }
+
+  /**
    * Runs `fn` atomically: everything it writes commits together, or nothing does when
    * it throws (the error is rethrown). Nested calls are savepoints: an inner throw
    * rolls back only the inner part if the outer callback catches it. `fn` must be
@@ -770,8 +1281,11 @@ export class Store implements Disposable {
     }
     this.#depth = depth;
     try {
-      if (depth === 0) db.exec("COMMIT");
-      else db.exec(`RELEASE protostore_${depth}`);
+      if (depth === 0) {
+        this.#compactIfDue();
+        db.exec("COMMIT");
+        this.#committed();
+      } else db.exec(`RELEASE protostore_${depth}`);
     } catch (error) {
       this.#undo(depth);
       throw failure(
@@ -850,13 +1364,89 @@ export class Store implements Disposable {
     return decode(schema, row.data, kind, resourceId);
   }
 
-  #read<T>(op: string, kind: string, id: string | undefined, fn: () => T): T {
+  #read<T>(
+    op: string,
+    kind: string | undefined,
+    id: string | undefined,
+    fn: () => T,
+  ): T {
     this.#live();
     try {
       return fn();
     } catch (error) {
       throw failure(op, kind, id, error, this.#readOnly);
     }
+  }
+
+  /** Runs `fn` and reads the current revision in one read transaction. */
+  #readAt<T>(
+    op: string,
+    kind: string | undefined,
+    id: string | undefined,
+    fn: () => T,
+  ): { rows: T; revision: number } {
+    const db = this.#live();
+    const own = !db.isTransaction;
+    try {
+      if (own) db.exec("BEGIN");
+      const revision = this.#counter.current();
+      const rows = fn();
+      if (own) db.exec("COMMIT");
+      return { rows, revision };
+    } catch (error) {
+      if (own && db.isTransaction) db.exec("ROLLBACK");
+      throw failure(op, kind, id, error, this.#readOnly);
+    }
+  }
+
+  #since(
+    revision: number,
+    options: ChangesOptions | undefined,
+  ): { changes: ResourceChange[]; revision: number } {
+    requireRevision("revision", revision);
+    const kind = options?.kind;
+    if (kind !== undefined) requireKey("kind", kind);
+    const limit = options?.limit ?? Infinity;
+    if (limit !== Infinity && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw new StoreError(
+        `limit must be a whole number >= 1, got ${String(limit)}`,
+      );
+    }
+    return this.#readAt(
+      "changesSince",
+      kind,
+      undefined,
+      () => this.#changes.since(revision, kind, limit),
+    ).rows;
+  }
+
+  /** The revision of resource (kind, id), 0 when absent. */
+  #revisionOf(kind: string, id: string): number {
+    const row = this.#s.revisionOf.get(kind, id) as
+      | { revision: number }
+      | undefined;
+    return row?.revision ?? 0;
+  }
+
+  /**
+   * Before the commit of a transaction that took revision N with N a multiple of
+   * {@linkcode COMPACT_EVERY}: drop the changes older than the retention. Any process
+   * may commit that revision, so the log stays bounded whoever writes.
+   */
+  #compactIfDue(): void {
+    const revision = this.#counter.pending();
+    if (
+      revision > 0 && revision % COMPACT_EVERY === 0 &&
+      revision > this.#retention
+    ) {
+      this.#changes.compact(revision - this.#retention);
+    }
+  }
+
+  /** A top-level transaction committed: watchers of this connection look again. */
+  #committed(): void {
+    if (this.#counter.pending() > 0) this.#commits++;
+    this.#counter.end();
   }
 
   /**
@@ -867,7 +1457,7 @@ export class Store implements Disposable {
    */
   #write<T>(
     op: string,
-    kind: string,
+    kind: string | undefined,
     id: string | undefined,
     fn: () => T,
     single = false,
@@ -875,16 +1465,16 @@ export class Store implements Disposable {
     const db = this.#live();
     if (this.#readOnly) {
       throw new StoreError(
-        `${op} of ${
-          describeResource(kind, id)
+        `${op}${
+          kind === undefined ? "" : ` of ${describeResource(kind, id)}`
         }: the store for ${this.path} was opened read-only`,
         { code: "read_only" },
       );
     }
     if (this.#depth > 0 && !db.isTransaction) {
       throw new StoreError(
-        `${op} of ${
-          describeResource(kind, id)
+        `${op}${
+          kind === undefined ? "" : ` of ${describeResource(kind, id)}`
         }: SQLite already rolled back the enclosing ` +
           "transaction after an earlier error; let transaction() end and retry",
       );
@@ -902,17 +1492,21 @@ export class Store implements Disposable {
     try {
       db.exec("BEGIN IMMEDIATE");
       const result = fn();
+      this.#compactIfDue();
       db.exec("COMMIT");
+      this.#committed();
       return result;
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
       this.#schemaIds.forget();
+      this.#counter.end();
       throw failure(op, kind, id, error, false);
     }
   }
 
   #undo(depth: number): void {
     this.#schemaIds.forget();
+    if (depth === 0) this.#counter.end();
     const db = this.#db;
     if (db === null || !db.isTransaction) return;
     const undo = depth === 0
@@ -930,6 +1524,42 @@ type OrphanRow = [
   string | Uint8Array | null,
   Uint8Array,
 ];
+
+/** A row of the history queries: id, archived_at, version_hash, tag, data, revision. */
+type HistoryRow = [
+  number,
+  string,
+  string | Uint8Array | null,
+  string | Uint8Array | null,
+  Uint8Array,
+  number,
+];
+
+function historyEntries<D extends DescMessage>(
+  schema: D,
+  rows: HistoryRow[],
+  count: number,
+  kind: string,
+  resourceId: string,
+): AuditEntry<MessageShape<D>>[] {
+  const entries: AuditEntry<MessageShape<D>>[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const [id, archivedAt, versionHash, tag, data, revision] = rows[i];
+    const entry: AuditEntry<MessageShape<D>> = {
+      id,
+      archivedAt: new Date(archivedAt),
+      revision,
+      message: decode(schema, data, kind, resourceId),
+    };
+    // Absent labels are absent keys, so entries deep-equal `{ id, archivedAt, ... }`.
+    const hash = readLabel(versionHash);
+    const label = readLabel(tag);
+    if (hash !== undefined) entry.versionHash = hash;
+    if (label !== undefined) entry.tag = label;
+    entries[i] = entry;
+  }
+  return entries;
+}
 
 function requireKey(name: string, value: unknown): void {
   if (typeof value !== "string" || value.length === 0) {

@@ -1211,10 +1211,17 @@ Deno.test("queries by kind, (kind, id), hash, tag, history and the cascade use i
     // sort); `cascades`: the plan must show the indexed lookup of the audit rows that
     // ON DELETE CASCADE deletes.
     const plans: Record<
-      Exclude<keyof typeof SQL, "upsert">,
+      Exclude<keyof typeof SQL, "upsert" | "create" | "currentRevision">,
       { ordered?: boolean; cascades?: boolean }
     > = {
       get: {},
+      entry: {},
+      revisionOf: {},
+      updateIf: {},
+      deleteIf: { cascades: true },
+      page: { ordered: true },
+      historyFirst: { ordered: true },
+      historyPage: { ordered: true },
       list: { ordered: true },
       delete: { cascades: true },
       deleteKind: { cascades: true },
