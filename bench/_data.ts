@@ -11,7 +11,13 @@
 import { SQL } from "../src/store/store.ts";
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { openConnection, returnArrays } from "../src/sqlite/connection.ts";
+import {
+  enableWal,
+  openConnection,
+  returnArrays,
+} from "../src/sqlite/connection.ts";
+import { applyMigrations } from "../src/migrate/runner.ts";
+import { MIGRATIONS } from "../src/migrate/files.ts";
 import { openStore } from "../src/store/store.ts";
 import { SchemaIds } from "../src/store/schemas.ts";
 import {
@@ -123,6 +129,11 @@ export interface DbShape {
   snapshotsPerResource: number;
   /** Distinct encoded messages cycled through as row data (default 256). */
   templates?: number;
+  /**
+   * Migrate only up to this schema version (default: all), for baselines of code that
+   * predates later files. From version 5 on, rows get revisions in row order.
+   */
+  schemaVersion?: number;
 }
 
 /** Version hash of audit row number `i` (0-based) as {@linkcode buildStoreDb} writes it. */
@@ -165,14 +176,24 @@ export const BASE_SECONDS = 1_769_335_200;
  */
 export function buildStoreDb(path: string, shape: DbShape): void {
   const templates = shape.templates ?? 256;
-  fillStoreDb(path, { templates, foreignKeysOff: true }, (db, schemaId) => {
+  const version = shape.schemaVersion ?? Infinity;
+  const revisions = version >= 5;
+  fillStoreDb(path, {
+    templates,
+    foreignKeysOff: true,
+    schemaVersion: version,
+  }, (db, schemaId) => {
     // Parameters go in as BigInt: node:sqlite binds a JS number as REAL.
     db.prepare(
-      `INSERT INTO resources (kind, id, data, updated_at, schema_id)
+      `INSERT INTO resources (kind, id, data, updated_at, schema_id${
+        revisions ? ", revision, create_revision" : ""
+      })
        WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
        SELECT '${KIND}', 'skill-' || printf('%06d', i),
               (SELECT data FROM temp.tpl WHERE n = i % ?2),
-              strftime('%Y-%m-%dT%H:%M:%S', ?3 + i, 'unixepoch') || '.000Z', ?4
+              strftime('%Y-%m-%dT%H:%M:%S', ?3 + i, 'unixepoch') || '.000Z', ?4${
+        revisions ? ", i + 1, i + 1" : ""
+      }
        FROM s`,
     ).run(
       BigInt(shape.resources),
@@ -198,6 +219,12 @@ export function buildStoreDb(path: string, shape: DbShape): void {
         BigInt(templates),
         BigInt(BASE_SECONDS),
         BigInt(schemaId),
+      );
+    }
+    // The rows' revisions are 1..resources, as migration 0005 gives them.
+    if (revisions) {
+      db.prepare("UPDATE change_log SET compacted_through = ?").run(
+        BigInt(shape.resources),
       );
     }
   });
@@ -241,10 +268,21 @@ export function buildKindsDb(path: string, count: number, kinds: number): void {
  */
 function fillStoreDb(
   path: string,
-  options: { templates: number; foreignKeysOff: boolean },
+  options: {
+    templates: number;
+    foreignKeysOff: boolean;
+    schemaVersion?: number;
+  },
   fill: (db: DatabaseSync, schemaId: number) => void,
 ): void {
-  openStore(path).close();
+  const version = options.schemaVersion ?? Infinity;
+  if (version === Infinity) openStore(path).close();
+  else {
+    const db = openConnection(path);
+    applyMigrations(db, MIGRATIONS.filter((m) => m.version <= version));
+    enableWal(db);
+    db.close();
+  }
   const db = openConnection(path);
   try {
     const schemaId = schemaIdOf(db);

@@ -17,7 +17,8 @@
  * (with its query plan), `inspectDatabase` on 1,000,000 resources vs a raw
  * `GROUP BY kind`, and `bench/import_badger_compare.ts` (its own child processes, for
  * peak RSS). `--quick` uses smaller sizes; `--no-import` skips the import; `--only`
- * runs some sections (comma-separated: ops, bulk, scaling, inspect, import); `--json`
+ * runs some sections (comma-separated: ops, bulk, scaling, inspect, import,
+ * revisions — `bench/revisions_compare.ts`: the cost of revisions); `--json`
  * prints one JSON document instead of tables. Progress goes to stderr.
  *
  * @module
@@ -46,6 +47,7 @@ import {
   tempDir,
 } from "./_data.ts";
 import { prng } from "../tests/helpers/prng.ts";
+import { measureRevisions, revisionsMarkdown } from "./revisions_compare.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -53,7 +55,10 @@ const args = parseArgs({
     json: { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     "no-import": { type: "boolean", default: false },
-    only: { type: "string", default: "ops,bulk,scaling,inspect,import" },
+    only: {
+      type: "string",
+      default: "ops,bulk,scaling,inspect,import,revisions",
+    },
   },
 });
 const SECTIONS = new Set(args.values.only.split(","));
@@ -225,7 +230,7 @@ function measureOperations(): OperationResult[] {
   const targetIds = Array.from({ length: TARGETS }, (_, i) => `target-${i}`);
   db.exec("BEGIN IMMEDIATE");
   for (let i = 0; i < TARGETS; i++) {
-    raw.upsert.run("target", targetIds[i], bytes[i], isoNow(), schemaId);
+    raw.upsert.run("target", targetIds[i], bytes[i], isoNow(), schemaId, 1);
   }
   db.exec("COMMIT");
 
@@ -278,7 +283,7 @@ function measureOperations(): OperationResult[] {
     raw: () => {
       for (let k = 0; k < B; k++) {
         const i = at(k);
-        raw.upsert.run(KIND, ids[i], bytes[i], isoNow(), schemaId);
+        raw.upsert.run(KIND, ids[i], bytes[i], isoNow(), schemaId, 1);
       }
     },
     pb: encodeBatch,
@@ -286,7 +291,7 @@ function measureOperations(): OperationResult[] {
       for (let k = 0; k < B; k++) {
         const i = at(k);
         const data = toBinary(SkillSchema, messages[i]);
-        raw.upsert.run(KIND, ids[i], data, isoNow(), schemaId);
+        raw.upsert.run(KIND, ids[i], data, isoNow(), schemaId, 1);
       }
     },
   });
@@ -303,7 +308,7 @@ function measureOperations(): OperationResult[] {
       db.exec("BEGIN IMMEDIATE");
       for (let k = 0; k < B; k++) {
         const i = at(k);
-        raw.upsert.run(KIND, ids[i], bytes[i], isoNow(), schemaId);
+        raw.upsert.run(KIND, ids[i], bytes[i], isoNow(), schemaId, 1);
       }
       db.exec("COMMIT");
     },
@@ -313,7 +318,7 @@ function measureOperations(): OperationResult[] {
       for (let k = 0; k < B; k++) {
         const i = at(k);
         const data = toBinary(SkillSchema, messages[i]);
-        raw.upsert.run(KIND, ids[i], data, isoNow(), schemaId);
+        raw.upsert.run(KIND, ids[i], data, isoNow(), schemaId, 1);
       }
       db.exec("COMMIT");
     },
@@ -548,7 +553,7 @@ function measureBulk(): BulkResult {
     const schemaId = new SchemaIds(db!).idOf(SkillSchema);
     for (let i = 0; i < n; i++) {
       const data = encode ? toBinary(SkillSchema, messages[i]) : bytes[i];
-      upsert.run(KIND, ids[i], data, isoNow(), schemaId);
+      upsert.run(KIND, ids[i], data, isoNow(), schemaId, 1);
     }
     db!.exec("COMMIT");
   };
@@ -779,7 +784,7 @@ function measureDelete(
   const seed = () => {
     victim = `victim-${n++}`;
     db.exec("BEGIN IMMEDIATE");
-    upsert.run(KIND, victim, TEMPLATE_BYTES[0], isoNow(), null);
+    upsert.run(KIND, victim, TEMPLATE_BYTES[0], isoNow(), null, 1);
     for (let j = 0; j < S; j++) {
       insert.run(
         KIND,
@@ -927,6 +932,9 @@ const { scaling, deletes } = SECTIONS.has("scaling")
   : { scaling: null, deletes: null };
 const inspect = SECTIONS.has("inspect") ? measureInspect() : null;
 const imported = SECTIONS.has("import") ? await measureImport() : null;
+const revisions = SECTIONS.has("revisions")
+  ? await measureRevisions(dir.path, { quick: QUICK, log })
+  : null;
 env.loadAverageAfter = Deno.loadavg();
 const report = {
   env,
@@ -937,6 +945,7 @@ const report = {
   deletes,
   inspect,
   importBadger: imported,
+  revisions,
 };
 
 console.log(JSON_OUT ? JSON.stringify(report, null, 2) : render());
@@ -1077,6 +1086,13 @@ function render(): string {
         }); ` +
         `peak RSS ${int(m.importPeakRssMb)} MB (target ≤ 300 MB: ` +
         `${ok(m.importPeakRssMb <= 300)})`,
+    );
+  }
+  if (revisions) {
+    out.push(
+      "",
+      "Revisions (bench/revisions_compare.ts; CPU µs per call, medians of paired rounds):",
+      revisionsMarkdown(revisions),
     );
   }
   return out.join("\n");

@@ -80,7 +80,7 @@ Deno.bench({
   baseline: true,
   fn() {
     const i = random[next()];
-    raw.upsert.run(KIND, ids[i], bytes[i], isoNow(), schemaId);
+    raw.upsert.run(KIND, ids[i], bytes[i], isoNow(), schemaId, 1);
   },
 });
 Deno.bench({
@@ -102,7 +102,7 @@ Deno.bench({
     db.exec("BEGIN IMMEDIATE");
     for (let t = 0; t < TX; t++) {
       const i = random[next()];
-      raw.upsert.run(KIND, ids[i], bytes[i], iso, schemaId);
+      raw.upsert.run(KIND, ids[i], bytes[i], iso, schemaId, 1);
     }
     db.exec("COMMIT");
   },
@@ -281,7 +281,7 @@ function victim(): string {
   const id = `victim-${victims++}`;
   const iso = new Date().toISOString();
   db.exec("BEGIN IMMEDIATE");
-  raw.upsert.run(KIND, id, bytes[0], iso, schemaId);
+  raw.upsert.run(KIND, id, bytes[0], iso, schemaId, 1);
   for (let j = 0; j < DELETE_SNAPSHOTS; j++) {
     insertSnapshot.run(KIND, id, bytes[j % N], iso, `h${j}`, schemaId);
   }

@@ -47,7 +47,7 @@ import {
   pageLimit,
   type PageOptions,
 } from "./paging.ts";
-import { watchChanges, type WatchOptions } from "./watch.ts";
+import { CommitWaker, watchChanges, type WatchOptions } from "./watch.ts";
 
 /**
  * @internal protobuf-es `DescMessage`: a message schema such as a generated `SkillSchema`.
@@ -305,6 +305,7 @@ export class Store implements Disposable {
   #dataVersion: StatementSync;
   /** Commits of this connection, which `PRAGMA data_version` does not count. */
   #commits = 0;
+  #waker: CommitWaker | null = null;
 
   /** Wraps an open, migrated connection; use {@linkcode openStore} instead. */
   constructor(
@@ -1175,19 +1176,36 @@ export class Store implements Disposable {
     const after = options.afterRevision === undefined
       ? this.currentRevision()
       : requireRevision("afterRevision", options.afterRevision);
-    return watchChanges(
-      {
-        since: (from, opts) => this.#since(from, opts),
-        commitStamp: () => {
-          if (this.#db === null) return null;
-          const [version] = this.#dataVersion.get() as unknown as [number];
-          return `${version}:${this.#commits}`;
+    const waker = this.#waker ??= new CommitWaker(this.path);
+    return this.#watching(waker, after, kind, options.signal);
+  }
+
+  async *#watching(
+    waker: CommitWaker,
+    after: number,
+    kind: string | undefined,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<ResourceChange, void> {
+    const release = waker.hold();
+    try {
+      yield* watchChanges(
+        {
+          since: (from, opts) => this.#since(from, opts),
+          commitStamp: () => {
+            if (this.#db === null) return null;
+            const [version] = this.#dataVersion.get() as unknown as [number];
+            return `${version}:${this.#commits}`;
+          },
+          wait: (s) =>
+            this.#db === null ? Promise.resolve(false) : waker.wait(s),
         },
-      },
-      after,
-      kind,
-      options.signal,
-    );
+        after,
+        kind,
+        signal,
+      );
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -1307,6 +1325,7 @@ export class Store implements Disposable {
     const db = this.#db;
     if (db === null) return;
     this.#db = null;
+    this.#waker?.close();
     try {
       if (db.isTransaction) db.exec("ROLLBACK");
     } finally {
