@@ -10,7 +10,9 @@
  * - watch: latency from commit (in another process) to delivery, p50 ≤ 50 ms and
  *   p99 ≤ 250 ms; CPU of an idle `cli.ts watch` process, < 1%.
  *
- *     deno run -A bench/revisions_compare.ts [--quick] [--json]
+ *     deno run -A bench/revisions_compare.ts [--quick] [--json] [--only paging,watch]
+ *
+ * (The writes always run; `--only writes` skips paging and watch.)
  *
  * `bench/compare.ts` runs the same measurements as its `revisions` section.
  *
@@ -23,6 +25,7 @@ import { openStore, Store } from "../src/store/store.ts";
 import { encodePageToken } from "../src/store/paging.ts";
 import { MIGRATIONS } from "../src/migrate/files.ts";
 import { Store as StoreBefore } from "./baseline/store_before_revisions.ts";
+import { toBinary } from "@bufbuild/protobuf";
 import {
   buildStoreDb,
   KIND,
@@ -52,8 +55,8 @@ export interface RevisionsReport {
     ratio: number;
     met: boolean;
   }[];
-  /** Keyset paging. */
-  paging: {
+  /** Keyset paging; `null` when not run. */
+  paging: null | {
     resources: number;
     pageSize: number;
     page: number;
@@ -63,8 +66,8 @@ export interface RevisionsReport {
     offsetLastPageUs: number;
     met: boolean;
   };
-  /** Watch latency (another process commits) and idle CPU. */
-  watch: {
+  /** Watch latency (another process commits) and idle CPU; `null` when not run. */
+  watch: null | {
     commits: number;
     p50Ms: number;
     p99Ms: number;
@@ -122,7 +125,12 @@ function pairedRatio(a: number[], b: number[]): number {
  */
 export async function measureRevisions(
   dir: string,
-  options: { quick: boolean; log: (line: string) => void },
+  options: {
+    quick: boolean;
+    log: (line: string) => void;
+    /** Parts to run besides the writes (default both): "paging", "watch". */
+    only?: string[];
+  },
 ): Promise<RevisionsReport> {
   const { quick, log } = options;
   const N = quick ? 2_000 : 10_000;
@@ -203,6 +211,38 @@ export async function measureRevisions(
     after: audit(after),
   });
 
+  // The floor in SQLite itself: one upsert committed alone, against the same upsert and
+  // one change-log row committed together (raw statements, same files). A second
+  // table is a second B-tree page the commit writes to the WAL.
+  const rawBefore = beforeDb.prepare(
+    `INSERT INTO resources (kind, id, data, updated_at, schema_id) VALUES (?, ?, ?, ?, NULL)
+     ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+  );
+  const afterDb = Store.connectionOf(after);
+  const rawAfter = afterDb.prepare(
+    `INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
+     VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?5)
+     ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data,
+       updated_at = excluded.updated_at, revision = excluded.revision`,
+  );
+  const rawChange = afterDb.prepare(
+    "INSERT INTO resource_changes (revision, kind, id, deleted) VALUES (?, ?, ?, 0)",
+  );
+  const encoded = messages.map((m) => toBinary(SkillSchema, m));
+  let clock = Date.now();
+  compare("raw SQL: upsert alone vs upsert + change row (autocommit)", {
+    before: batch((i) => {
+      rawBefore.run(KIND, ids[i], encoded[i], String(clock++));
+    }),
+    after: batch((i) => {
+      const revision = after.currentRevision() + 1;
+      afterDb.exec("BEGIN IMMEDIATE");
+      rawAfter.run(KIND, ids[i], encoded[i], String(clock++), revision);
+      rawChange.run(revision, KIND, ids[i]);
+      afterDb.exec("COMMIT");
+    }),
+  });
+
   // Conditional against unconditional on the same store: each save's revision is known
   // from the previous one (this process is the only writer).
   const revisionOf = new Map<string, number>();
@@ -248,8 +288,12 @@ export async function measureRevisions(
     });
   }
 
-  const paging = measurePaging(dir, quick, log);
-  const watch = await measureWatch(dir, quick, log);
+  const paging = options.only?.includes("paging") === false
+    ? null
+    : measurePaging(dir, quick, log);
+  const watch = options.only?.includes("watch") === false
+    ? null
+    : await measureWatch(dir, quick, log);
   return { writes, conditional, paging, watch };
 }
 
@@ -409,26 +453,27 @@ export function revisionsMarkdown(r: RevisionsReport): string {
         f(c.ratio, 3)
       } | 1 ± 0.05 ${c.met ? "✓" : "✗"} |`
     ),
-    "",
-    `Paging ${r.paging.resources} resources, ${r.paging.pageSize} per page: page 1 ` +
-    `${f(r.paging.firstPageUs)} µs, page ${r.paging.page} ${
-      f(r.paging.lastPageUs)
-    } µs: ` +
-    `${f(r.paging.ratio, 3)}x (target ≤ 1.5x ${r.paging.met ? "✓" : "✗"}); ` +
-    `the same last page by OFFSET: ${f(r.paging.offsetLastPageUs / 1000)} ms.`,
-    "",
-    `Watch, ${r.watch.commits} commits by another process: p50 ${
-      f(r.watch.p50Ms)
-    } ms, ` +
-    `p99 ${f(r.watch.p99Ms)} ms, max ${
-      f(r.watch.maxMs)
-    } ms (targets 50 / 250 ms); ` +
-    `an idle \`cli.ts watch\` used ${
-      f(r.watch.idleCpuPct, 2)
-    }% of a core over ${r.watch.idleSeconds} s (target < 1%) ${
-      r.watch.met ? "✓" : "✗"
-    }.`,
   ];
+  const p = r.paging;
+  if (p) {
+    lines.push(
+      "",
+      `Paging ${p.resources} resources, ${p.pageSize} per page: page 1 ` +
+        `${f(p.firstPageUs)} µs, page ${p.page} ${f(p.lastPageUs)} µs: ` +
+        `${f(p.ratio, 3)}x (target ≤ 1.5x ${p.met ? "✓" : "✗"}); ` +
+        `the same last page by OFFSET: ${f(p.offsetLastPageUs / 1000)} ms.`,
+    );
+  }
+  const w = r.watch;
+  if (w) {
+    lines.push(
+      "",
+      `Watch, ${w.commits} commits by another process: p50 ${f(w.p50Ms)} ms, ` +
+        `p99 ${f(w.p99Ms)} ms, max ${f(w.maxMs)} ms (targets 50 / 250 ms); ` +
+        `an idle \`cli.ts watch\` used ${f(w.idleCpuPct, 2)}% of a core over ` +
+        `${w.idleSeconds} s (target < 1%) ${w.met ? "✓" : "✗"}.`,
+    );
+  }
   return lines.join("\n") + "\n";
 }
 
@@ -438,12 +483,14 @@ if (import.meta.main) {
     options: {
       quick: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      only: { type: "string", default: "paging,watch" },
     },
   });
   using dir = tempDir();
   const report = await measureRevisions(dir.path, {
     quick: args.values.quick,
     log: (line) => console.error(line),
+    only: args.values.only.split(","),
   });
   console.log(
     args.values.json

@@ -781,7 +781,9 @@ export class Store implements Disposable {
     const ms = Date.now();
     const archivedAt = isoTime(ms);
     return this.#write("saveAudit", kind, resourceId, () => {
-      const result = this.#s.insertAudit.get(
+      // all(), not get(): the statement must step to its end, or its autocommit does
+      // not finish and the WAL is never checkpointed.
+      const [result] = this.#s.insertAudit.all(
         kind,
         resourceId,
         data,
@@ -790,7 +792,7 @@ export class Store implements Disposable {
         tag,
         this.#schemaIds.idOf(schema),
         this.#counter.pending(),
-      ) as { id: number; revision: number } | undefined;
+      ) as { id: number; revision: number }[];
       if (result === undefined) {
         throw new NotFoundError(
           kind,
