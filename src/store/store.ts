@@ -913,6 +913,25 @@ export class Store implements Disposable {
     kind: string,
     resourceId: string,
   ): AuditEntry<MessageShape<D>>[];
+  /**
+   * One page of the audit history of (kind, resourceId), newest first: `{ entries,
+   * nextPageToken?, revision }`; pass `nextPageToken` as `pageToken` for the next.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+   * store.saveAudit(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+   * const page = store.listAuditHistory(StructSchema, "agent", "a1", { limit: 10 });
+   * assert.equal(page.entries.length, 1);
+   * assert.equal(page.nextPageToken, undefined);
+   * ```
+   */
   listAuditHistory<D extends DescMessage>(
     schema: D,
     kind: string,
