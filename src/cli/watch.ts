@@ -61,7 +61,7 @@ export const watchCommand: Command = {
       }
       after = Number(values.after);
     }
-    using store = openStore(dbPath(values.db), { readOnly: true });
+    using store = openStore(dbPath(values.db, output), { readOnly: true });
     const controller = new AbortController();
     const stop = () => controller.abort();
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
