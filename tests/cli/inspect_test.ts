@@ -217,6 +217,7 @@ Deno.test("inspect --json of a Store-written database has the overview keys, cou
         "kinds",
         "orphanAuditRecords",
         "integrity",
+        "revisions",
       ]
     ) {
       assert.ok(key in o, `overview has ${key}`);
@@ -345,7 +346,18 @@ Deno.test("inspect KIND ID decodes with the type the Store recorded (protobuf JS
     const r = cliJson<Resource>(json);
     assert.deepEqual(
       Object.keys(r).sort(),
-      ["decodedWith", "id", "kind", "message", "size", "type", "updatedAt"],
+      [
+        "changeRevisions",
+        "createRevision",
+        "decodedWith",
+        "id",
+        "kind",
+        "message",
+        "revision",
+        "size",
+        "type",
+        "updatedAt",
+      ],
     );
     assert.equal(r.kind, "skill");
     assert.equal(r.id, "s1");
