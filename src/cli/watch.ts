@@ -8,7 +8,7 @@ import type { ResourceChange } from "../store/changes.ts";
 import { describeResource } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
-import type { Command } from "./main.ts";
+import type { Command } from "./command.ts";
 import { type Output, UsageError } from "./output.ts";
 
 const HELP =

@@ -1,7 +1,9 @@
 /**
  * The Store: protobuf resources keyed by (kind, id), their audit history, and the SQL
  * of those tables (`store.ts`); the message types recorded once per database
- * (`schemas.ts`); which snapshots a prune removes, in batches (`retention.ts`).
+ * (`schemas.ts`); revisions (`revisions.ts`: the counter), the change log
+ * (`changes.ts`), the change feed's waiting (`watch.ts`), page tokens (`paging.ts`),
+ * and which snapshots a prune removes, in batches (`retention.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/decode/`. Used by
  * admin, badger and cli, never the other way round.
@@ -14,8 +16,21 @@ export {
   type AuditMeta,
   type OpenOptions,
   openStore,
+  type Page,
+  type ResourceEntry,
+  type SavedResource,
   Store,
+  type WriteOptions,
 } from "./store.ts";
+export {
+  type ChangeLogExtent,
+  type ChangesOptions,
+  readChangeLogExtent,
+  type ResourceChange,
+} from "./changes.ts";
+export { readCurrentRevision } from "./revisions.ts";
+export type { PageOptions } from "./paging.ts";
+export type { WatchOptions } from "./watch.ts";
 export { descriptorSetOf, SchemaIds } from "./schemas.ts";
 export {
   PRUNE_PACING,
