@@ -718,7 +718,7 @@ function decode<D extends DescMessage>(
     throw new StoreError(
       `the stored value of ${describeResource(kind, id)} is ${
         typeof data === "string" ? "text" : data === null ? "NULL" : "a number"
-      }, not bytes: the row was not written by protostore (see \`protostore inspect\`)`,
+      }, not bytes: the row was not written by protostore (see \`deno run -A cli.ts inspect KIND ID\`)`,
     );
   }
   try {
@@ -730,7 +730,7 @@ function decode<D extends DescMessage>(
       } do not decode as ${schema.typeName}: ` +
         `${
           messageOf(error)
-        } (wrong schema, or a corrupt row: see \`protostore inspect\`)`,
+        } (wrong schema, or a corrupt row: see \`deno run -A cli.ts inspect KIND ID\`)`,
       { cause: error },
     );
   }
