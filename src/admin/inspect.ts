@@ -379,9 +379,10 @@ export function readResource(
 
 /** Whether the file has revisions (migration 0005): its tables and columns. */
 function hasRevisions(db: DatabaseSync): boolean {
-  return tableColumns(db, "resources").includes("revision") &&
-    tableColumns(db, "resource_changes").length > 0 &&
-    tableColumns(db, "change_log").length > 0;
+  // requireTable: a view or virtual table under these names is refused, never read.
+  return requireTable(db, "resources").includes("revision") &&
+    requireTable(db, "resource_changes").length > 0 &&
+    requireTable(db, "change_log").length > 0;
 }
 
 /** A `data` value as bytes: the Go store's rows may hold text where bytes belong. */
