@@ -379,10 +379,15 @@ export function readResource(
 
 /** Whether the file has revisions (migration 0005): its tables and columns. */
 function hasRevisions(db: DatabaseSync): boolean {
-  // requireTable: a view or virtual table under these names is refused, never read.
-  return requireTable(db, "resources").includes("revision") &&
-    requireTable(db, "resource_changes").length > 0 &&
-    requireTable(db, "change_log").length > 0;
+  // requireTable refuses a view or virtual table under these names: never read it.
+  try {
+    return requireTable(db, "resources").includes("revision") &&
+      requireTable(db, "resource_changes").length > 0 &&
+      requireTable(db, "change_log").length > 0;
+  } catch (error) {
+    if (error instanceof StoreError) return false;
+    throw error;
+  }
 }
 
 /** A `data` value as bytes: the Go store's rows may hold text where bytes belong. */

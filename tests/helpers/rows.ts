@@ -52,7 +52,7 @@ export function writeRows(
 }
 
 /**
- * Overwrites most of the page in the middle of the file with garbage, as a bad disk
+ * Overwrites most of the B-tree page nearest the middle of the file with garbage, as a bad disk
  * sector or a torn copy would.
  *
  * @example
@@ -75,7 +75,22 @@ export function damagePage(path: string): void {
   db.close();
   const file = Deno.openSync(path, { read: true, write: true });
   try {
-    file.seekSync(Math.floor(pages / 2) * pageSize + 8, Deno.SeekMode.Start);
+    // The B-tree page nearest the middle (overflow pages hold only payload, whose
+    // damage integrity_check cannot see): its first byte is a B-tree page type.
+    const type = new Uint8Array(1);
+    let page = Math.floor(pages / 2);
+    for (let step = 0; step < pages; step++) {
+      const candidate = Math.floor(pages / 2) +
+        (step % 2 ? -1 : 1) * Math.ceil(step / 2);
+      if (candidate < 1 || candidate >= pages) continue;
+      file.seekSync(candidate * pageSize, Deno.SeekMode.Start);
+      file.readSync(type);
+      if ([0x02, 0x05, 0x0a, 0x0d].includes(type[0])) {
+        page = candidate;
+        break;
+      }
+    }
+    file.seekSync(page * pageSize + 8, Deno.SeekMode.Start);
     file.writeSync(new Uint8Array(pageSize - 16).fill(0xa5));
   } finally {
     file.close();
