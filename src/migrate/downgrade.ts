@@ -15,7 +15,7 @@ import { planMigrations, refuseProblems } from "./plan.ts";
  * that adds a table or a column must teach {@linkcode downgrade} to drop or fold it, then
  * raise this number.
  */
-const DOWNGRADE_KNOWS_UP_TO = 4;
+const DOWNGRADE_KNOWS_UP_TO = 5;
 
 /** Options of {@linkcode downgrade}. */
 export interface DowngradeOptions {
@@ -56,7 +56,8 @@ const goTime = (column: string) =>
  * sequence is kept, times go back to `datetime('now')` text (whole seconds: the
  * milliseconds are dropped), absent hashes and tags become `''` as the Go store wrote
  * them, and `schema_version` holds rows 1 and 2 only. What the Go schema cannot hold is
- * dropped: recorded message types (`message_schemas`), the cascade, the time checks. The
+ * dropped: recorded message types (`message_schemas`), the cascade, the time checks,
+ * revisions and the change log. The
  * file is left in rollback-journal mode, as the Go store left it. Run `migrate` (or open
  * it with protostore) to upgrade it again.
  *
@@ -203,7 +204,10 @@ function rebuildAsGo(
     DROP TABLE downgrade_resources;
     DROP TABLE downgrade_schema_version;
     DROP TABLE resource_audit_orphans;
-    DROP TABLE message_schemas;`);
+    DROP TABLE message_schemas;
+    -- 0005's revisions: the columns went with the rebuild; the change log goes too.
+    DROP TABLE IF EXISTS resource_changes;
+    DROP TABLE IF EXISTS change_log;`);
   return {
     path,
     fromVersion,
