@@ -237,7 +237,7 @@ export interface DatabaseCheck {
  *
  * const path = `${await Deno.makeTempDir()}/db.sqlite`;
  * openStore(path).close();
- * assert(checkDatabase(path).version === 4);
+ * assert(checkDatabase(path).version === 5);
  * ```
  */
 export function checkDatabase(path: string): DatabaseCheck {
@@ -291,7 +291,7 @@ export function checkDatabase(path: string): DatabaseCheck {
         !columns("resources").includes("schema_id"),
         "schema_id before 0003",
       );
-    } else if (version >= 3 && version <= 4) {
+    } else if (version >= 3 && version <= 5) {
       expect(!tables.has("resources_new"), "resources_new left over");
       for (
         const t of [
@@ -317,7 +317,7 @@ export function checkDatabase(path: string): DatabaseCheck {
         "SELECT version FROM schema_version ORDER BY version",
       ).all() as { version: number }[]).map((r) => r.version);
       expect(
-        rows.join(",") === [1, 2, 3, 4].slice(0, version).join(","),
+        rows.join(",") === [1, 2, 3, 4, 5].slice(0, version).join(","),
         `schema_version rows ${rows.join(",")}`,
       );
       // From 0004 on, times are checked: the Go daemon's text is refused.
@@ -327,6 +327,14 @@ export function checkDatabase(path: string): DatabaseCheck {
       expect(
         (sql.match(/is not ISO-8601/g)?.length ?? 0) === (version >= 4 ? 2 : 0),
         `version ${version} with the wrong time checks`,
+      );
+      // From 0005 on: revisions and the change log.
+      expect(
+        (tables.has("resource_changes") && tables.has("change_log") &&
+          columns("resources").includes("revision")) === (version >= 5),
+        `version ${version} with${
+          version >= 5 ? "out" : ""
+        } revisions and the change log`,
       );
     } else {
       schemaMismatch.push(`unexpected version ${version}`);
