@@ -31,6 +31,7 @@ import {
   StoreError,
 } from "../../src/errors.ts";
 import { prepareDatabase } from "../../src/migrate/runner.ts";
+import { timeCheckFailure } from "../../src/migrate/time_checks.ts";
 import { SchemaIds } from "../../src/store/schemas.ts";
 
 /**
@@ -744,11 +745,19 @@ function failure(
   readOnly: boolean,
 ): StoreError {
   if (error instanceof StoreError) return error;
+  const target = kind === undefined ? "" : ` of ${describeResource(kind, id)}`;
+  // The check's name speaks to the Go daemon; protostore's caller gets its own words.
+  const timeCheck = timeCheckFailure(messageOf(error));
+  if (timeCheck !== undefined) {
+    return new StoreError(`${op}${target} failed: ${timeCheck}`, {
+      cause: error,
+      code: "constraint",
+    });
+  }
   const code = sqliteErrorCode(error);
   const hint = code === "read_only" && readOnly
     ? ": the store was opened read-only"
     : failureHint(code);
-  const target = kind === undefined ? "" : ` of ${describeResource(kind, id)}`;
   return new StoreError(`${op}${target} failed: ${messageOf(error)}${hint}`, {
     cause: error,
     code,
