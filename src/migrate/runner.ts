@@ -45,6 +45,9 @@ export function applyMigrations(
   refuseProblems(planMigrations(db, migrations));
   setNewFilePageSize(db, migrations);
   const done: PendingMigration[] = [];
+  // The page-size rebuild runs once, after the last file: between two files the write
+  // lock is free, and a rebuild there let another migrating process apply the rest.
+  let resize: number | undefined;
   for (const file of migrations) {
     // foreign_keys cannot change inside a transaction: switch it before BEGIN.
     if (file.foreignKeysOff) db.exec("PRAGMA foreign_keys = OFF");
@@ -64,7 +67,7 @@ export function applyMigrations(
           name: file.name,
           checksum: file.checksum,
         });
-        if (file.pageSize !== undefined) resizePages(db, file.pageSize);
+        if (file.pageSize !== undefined) resize = file.pageSize;
       } catch (error) {
         if (db.isTransaction) db.exec("ROLLBACK");
         if (error instanceof StoreError) throw error;
@@ -84,6 +87,7 @@ export function applyMigrations(
       if (file.foreignKeysOff) db.exec("PRAGMA foreign_keys = ON");
     }
   }
+  if (resize !== undefined) resizePages(db, resize);
   return done;
 }
 
