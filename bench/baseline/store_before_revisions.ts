@@ -33,6 +33,10 @@ import {
 import { prepareDatabase } from "../../src/migrate/runner.ts";
 import { timeCheckFailure } from "../../src/migrate/time_checks.ts";
 import { SchemaIds } from "../../src/store/schemas.ts";
+import {
+  type PruneOptions,
+  pruneSnapshots,
+} from "../../src/store/retention.ts";
 
 /**
  * @internal protobuf-es `DescMessage`: a message schema such as a generated `SkillSchema`.
@@ -116,6 +120,12 @@ export const SQL = {
   deleteAudit: "DELETE FROM resource_audit WHERE kind = ? AND resource_id = ?",
   deleteOrphanAudit:
     "DELETE FROM resource_audit_orphans WHERE kind = ? AND resource_id = ?",
+  orphanHistory: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
+    wholeText("tag")
+  }, data
+    FROM resource_audit_orphans
+    WHERE kind = ? AND resource_id = ?
+    ORDER BY archived_at DESC, id DESC`,
 } as const;
 
 type Statements = { [K in keyof typeof SQL]: StatementSync };
@@ -178,6 +188,7 @@ export class Store implements Disposable {
     this.#s = statements as Statements;
     returnArrays(this.#s.list);
     returnArrays(this.#s.history);
+    returnArrays(this.#s.orphanHistory);
     this.#schemaIds = new SchemaIds(db);
   }
 
@@ -443,6 +454,40 @@ export class Store implements Disposable {
   }
 
   /**
+   * The orphaned snapshots of (kind, resourceId): those kept when their resource was
+   * gone (audit rows of a deleted resource in a migrated Go file, Badger-era snapshots
+   * without their resource), as {@linkcode Store.listAuditHistory} returns a history,
+   * newest first; `[]` when none. They stay until `deleteAuditByResourceId` or
+   * `pruneAudit({ orphans: true, ... })` removes them.
+   */
+  listOrphanedAudit<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+  ): AuditEntry<MessageShape<D>>[] {
+    requireKey("kind", kind);
+    requireKey("resourceId", resourceId);
+    const rows = this.#read(
+      "listOrphanedAudit",
+      kind,
+      resourceId,
+      () => this.#s.orphanHistory.all(kind, resourceId),
+    ) as unknown as OrphanRow[];
+    return rows.map(([id, archivedAt, versionHash, tag, data]) => {
+      const entry: AuditEntry<MessageShape<D>> = {
+        id,
+        archivedAt: new Date(archivedAt),
+        message: decode(schema, data, kind, resourceId),
+      };
+      const hash = readLabel(versionHash);
+      const label = readLabel(tag);
+      if (hash !== undefined) entry.versionHash = hash;
+      if (label !== undefined) entry.tag = label;
+      return entry;
+    });
+  }
+
+  /**
    * Deletes the audit history of (kind, resourceId), including snapshots kept as
    * orphans after their resource was deleted; the resource itself stays. Returns how
    * many snapshots were deleted.
@@ -458,6 +503,32 @@ export class Store implements Disposable {
         Number(this.#s.deleteAudit.run(kind, resourceId).changes) +
         Number(this.#s.deleteOrphanAudit.run(kind, resourceId).changes),
     );
+  }
+
+  /**
+   * Removes old audit snapshots and returns how many: `keepLast` keeps the newest N of
+   * each resource, `olderThan` removes only snapshots archived before it; with both, a
+   * snapshot goes only if it is outside the newest N *and* older. Tagged snapshots stay
+   * unless `keepTagged: false`; orphaned ones are pruned only with `orphans: true`;
+   * `kind` and `id` narrow it. With neither `keepLast` nor `olderThan` it refuses
+   * ({@linkcode StoreError}) instead of removing everything.
+   *
+   * Each write transaction covers whole resources, about 5,000 snapshots, chosen afresh
+   * under the write lock: other processes' writes wait for one batch, not for the whole
+   * prune (one transaction over 1,000,000 snapshots held the lock past the busy timeout;
+   * BENCHMARKS.md), and an interrupted prune leaves every resource either pruned or
+   * untouched (run it again to finish). Inside {@linkcode Store.transaction} it is part
+   * of the caller's transaction. The file does not shrink: freed pages are reused; see
+   * the README (`backup --vacuum`, `prune --vacuum`).
+   */
+  pruneAudit(options: PruneOptions): number {
+    const db = this.#live();
+    const scope = typeof options?.kind === "string" ? options.kind : "*";
+    return pruneSnapshots(
+      db,
+      options,
+      (fn) => this.#write("pruneAudit", scope, undefined, fn),
+    ).removed;
   }
 
   /**
@@ -649,6 +720,15 @@ export class Store implements Disposable {
     db.exec(undo);
   }
 }
+
+/** A row of `SQL.orphanHistory`. */
+type OrphanRow = [
+  number,
+  string,
+  string | Uint8Array | null,
+  string | Uint8Array | null,
+  Uint8Array,
+];
 
 function requireKey(name: string, value: unknown): void {
   if (typeof value !== "string" || value.length === 0) {
