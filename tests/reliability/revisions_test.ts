@@ -125,7 +125,8 @@ Deno.test("4 processes × 500 read-ifRevision-retry increments of one counter en
 });
 
 Deno.test("a watcher in another process sees every change once, in order, while 4 writers run; SIGKILLed and restarted from its last printed revision it misses nothing", async () => {
-  const transactions = cases(150, 600);
+  // Enough work that the writers are still running when the watcher is killed.
+  const transactions = cases(500, 2000);
   const rng = new Rng(4242);
   await withTempDir(async (dir) => {
     const path = `${dir}/watched.sqlite`;
@@ -148,7 +149,7 @@ Deno.test("a watcher in another process sees every change once, in order, while 
     // Kill and restart the watcher a few times while the writers run.
     let restarts = 0;
     while (!done && restarts < 3) {
-      await sleep(100 + rng.int(400));
+      await sleep(20 + rng.int(100));
       if (done) break;
       watcher.kill();
       const killed = await watcher.finish();
