@@ -40,6 +40,7 @@ export {
   type ResourceChange,
   type ResourceEntry,
   type SavedResource,
+  type SnapshotRef,
   Store,
   type WatchOptions,
   type WriteOptions,
@@ -103,6 +104,9 @@ export {
   type NdjsonImportSummary,
   pruneHistory,
   type PruneHistoryOptions,
+  type RestorePreview,
+  restorePreview,
+  restoreSnapshot,
   type VacuumResult,
   vacuumStore,
 } from "./src/admin/mod.ts";

@@ -5,7 +5,7 @@
  * (`row_decoder.ts`) — these open files read-only and never migrate; the lifecycle jobs
  * on an open Store or a file: prune with per-kind counts and VACUUM (`prune.ts`), online
  * backup (`backup.ts`), NDJSON export and import (`ndjson_export.ts`,
- * `ndjson_import.ts`). Reads distrust the file (`read_only.ts`).
+ * `ndjson_import.ts`), restore with its diff (`restore.ts`). Reads distrust the file (`read_only.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/store/`,
  * `src/decode/`. Used by cli.
@@ -54,3 +54,8 @@ export {
   type ExportSnapshot,
 } from "./ndjson_export.ts";
 export { importNdjson, type NdjsonImportSummary } from "./ndjson_import.ts";
+export {
+  type RestorePreview,
+  restorePreview,
+  restoreSnapshot,
+} from "./restore.ts";

@@ -19,6 +19,7 @@ import { downgradeCommand } from "./downgrade.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
 import { pruneCommand } from "./prune.ts";
+import { restoreCommand } from "./restore.ts";
 
 /** How the README runs the CLI: error messages name this, not a binary that does not exist. */
 const CLI = "deno run -A cli.ts";
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   backup: backupCommand,
   export: exportCommand,
   import: importCommand,
+  restore: restoreCommand,
   watch: watchCommand,
 };
 

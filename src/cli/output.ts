@@ -30,6 +30,11 @@ export interface Output {
   color: boolean;
   /** Standard error is a terminal (progress bars). */
   errIsTerminal: boolean;
+  /**
+   * Asks a yes/no question on the terminal; absent when stdin is not a terminal (then
+   * commands that would ask need `--yes`).
+   */
+  confirm?(question: string): boolean;
   /** An environment variable (`PROTOSTORE_DB`), undefined when unset. */
   env(name: string): string | undefined;
 }
@@ -45,6 +50,9 @@ export function processOutput(): Output {
     color: !noColor && Deno.stdout.isTerminal(),
     errIsTerminal: Deno.stderr.isTerminal(),
     env: (name) => Deno.env.get(name),
+    ...(Deno.stdin.isTerminal()
+      ? { confirm: (question: string) => confirm(question) }
+      : {}),
   };
 }
 

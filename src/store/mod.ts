@@ -3,7 +3,8 @@
  * of those tables (`store.ts`); the message types recorded once per database
  * (`schemas.ts`); revisions (`revisions.ts`: the counter), the change log
  * (`changes.ts`), the change feed's waiting (`watch.ts`), page tokens (`paging.ts`),
- * and which snapshots a prune removes, in batches (`retention.ts`).
+ * which snapshots a prune removes, in batches (`retention.ts`), and the lookups of
+ * restore and point-in-time reads (`restore.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/decode/`. Used by
  * admin, badger and cli, never the other way round.
@@ -41,3 +42,10 @@ export {
   pruneSnapshots,
   type RunInTransaction,
 } from "./retention.ts";
+export {
+  pointInTime,
+  RESTORE_SQL,
+  snapshotLookup,
+  type SnapshotRef,
+  type SnapshotRow,
+} from "./restore.ts";

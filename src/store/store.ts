@@ -27,11 +27,19 @@ import {
   NotFoundError,
   StoreClosedError,
   StoreError,
+  TypeMismatchError,
 } from "../errors.ts";
 import { prepareDatabase } from "../migrate/runner.ts";
 import { timeCheckFailure } from "../migrate/time_checks.ts";
 import { SchemaIds } from "./schemas.ts";
 import { type PruneOptions, pruneSnapshots } from "./retention.ts";
+import {
+  pointInTime,
+  RESTORE_SQL,
+  snapshotLookup,
+  type SnapshotRef,
+  type SnapshotRow,
+} from "./restore.ts";
 import { CURRENT_REVISION, RevisionCounter } from "./revisions.ts";
 import {
   ChangeLog,
@@ -306,6 +314,7 @@ export class Store implements Disposable {
   /** Commits of this connection, which `PRAGMA data_version` does not count. */
   #commits = 0;
   #waker: CommitWaker | null = null;
+  #restoreSql: Record<keyof typeof RESTORE_SQL, StatementSync> | undefined;
 
   /** Wraps an open, migrated connection; use {@linkcode openStore} instead. */
   constructor(
@@ -1101,6 +1110,171 @@ export class Store implements Disposable {
       options,
       (fn) => this.#write("pruneAudit", scope, undefined, fn),
     ).removed;
+  }
+
+  /**
+   * Makes a snapshot of (kind, id) its current state again (`kubectl rollout undo`): the
+   * snapshot named by `{ auditId }`, `{ versionHash }` or `{ tag }` (the newest with that
+   * hash or tag) is written as the resource, byte for byte, in one transaction, as a new
+   * change: a new revision, in the change feed, with the history untouched. Returns the
+   * new `{ revision, updatedAt }`. With `ifRevision` it restores only if the resource is
+   * at that revision, else throws {@linkcode ConflictError} and changes nothing.
+   * {@linkcode AuditNotFoundError} when the resource has no such snapshot;
+   * {@linkcode TypeMismatchError} when the snapshot was saved as another type than
+   * `schema`'s (a snapshot without a recorded type must decode with `schema`, which is
+   * then recorded).
+   *
+   * @example Roll back to the snapshot tagged "stable"
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * const v = (n: number) => fromJson(StructSchema, { v: n });
+   * store.saveResource(StructSchema, "agent", "a1", v(1));
+   * store.saveAudit(StructSchema, "agent", "a1", v(1), { tag: "stable" });
+   * const broken = store.saveResource(StructSchema, "agent", "a1", v(2));
+   * const { revision } = store.restoreResource(StructSchema, "agent", "a1", { tag: "stable" }, {
+   *   ifRevision: broken.revision,
+   * });
+   * assert.equal(revision, broken.revision + 1);
+   * assert.equal(store.getResource(StructSchema, "agent", "a1").fields.v.kind.value, 1);
+   * ```
+   */
+  restoreResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    snapshot: SnapshotRef,
+    options?: WriteOptions,
+  ): SavedResource {
+    return this.#restore(kind, id, snapshot, options, schema);
+  }
+
+  /**
+   * The resource (kind, id) as it was at `at`, a Date or a revision: the newest snapshot
+   * archived at or before it (SQL:2011 `AS OF` over the audit history), as
+   * {@linkcode Store.listAuditHistory} returns a snapshot. Throws
+   * {@linkcode AuditNotFoundError} when there is none.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { fromJson } from "@bufbuild/protobuf";
+   * import { StructSchema } from "@bufbuild/protobuf/wkt";
+   *
+   * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+   * const v = (n: number) => fromJson(StructSchema, { v: n });
+   * const first = store.saveResource(StructSchema, "agent", "a1", v(1));
+   * store.saveAudit(StructSchema, "agent", "a1", v(1));
+   * store.saveResource(StructSchema, "agent", "a1", v(2));
+   * store.saveAudit(StructSchema, "agent", "a1", v(2));
+   * const then = store.getResourceAt(StructSchema, "agent", "a1", first.revision);
+   * assert.equal(then.message.fields.v.kind.value, 1);
+   * assert.equal(store.getResourceAt(StructSchema, "agent", "a1", new Date()).message.fields.v.kind.value, 2);
+   * ```
+   */
+  getResourceAt<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    at: Date | number,
+  ): AuditEntry<MessageShape<D>> {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    const [lookup, value] = pointInTime(at);
+    const row = this.#read(
+      "getResourceAt",
+      kind,
+      id,
+      () => this.#restoreStatements()[lookup].get(kind, id, value),
+    ) as SnapshotRow | undefined;
+    if (row === undefined) throw new AuditNotFoundError(kind, id, { at });
+    const entry: AuditEntry<MessageShape<D>> = {
+      id: row.id,
+      archivedAt: new Date(row.archived_at),
+      revision: row.revision,
+      message: decode(schema, row.data, kind, id),
+    };
+    const hash = readLabel(row.version_hash);
+    const tag = readLabel(row.tag);
+    if (hash !== undefined) entry.versionHash = hash;
+    if (tag !== undefined) entry.tag = tag;
+    return entry;
+  }
+
+  /** @internal A restore without a schema, for the admin tools: the recorded type stays. */
+  static restoreSnapshot(
+    store: Store,
+    kind: string,
+    id: string,
+    snapshot: SnapshotRef,
+    options?: WriteOptions,
+  ): SavedResource {
+    return store.#restore(kind, id, snapshot, options, undefined);
+  }
+
+  #restore(
+    kind: string,
+    id: string,
+    snapshot: SnapshotRef,
+    options: WriteOptions | undefined,
+    schema: DescMessage | undefined,
+  ): SavedResource {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    const [lookup, value] = snapshotLookup(snapshot);
+    const ifRevision = options?.ifRevision === undefined
+      ? -1
+      : requireRevision("ifRevision", options.ifRevision);
+    const ms = Date.now();
+    const updatedAt = isoTime(ms);
+    return this.#write("restoreResource", kind, id, () => {
+      const statements = this.#restoreStatements();
+      const row = statements[lookup].get(kind, id, value) as
+        | SnapshotRow
+        | undefined;
+      if (row === undefined) {
+        throw new AuditNotFoundError(kind, id, snapshot);
+      }
+      if (ifRevision >= 0) {
+        const actual = this.#revisionOf(kind, id);
+        if (actual !== ifRevision) {
+          throw new ConflictError(kind, id, ifRevision, actual);
+        }
+      }
+      let schemaId = row.schema_id;
+      if (schema !== undefined) {
+        const recorded = schemaId === null ? undefined : (statements.typeOf.get(
+          schemaId,
+        ) as { type_name: string } | undefined)?.type_name;
+        if (recorded === undefined) {
+          decode(schema, row.data, kind, id);
+          schemaId = this.#schemaIds.idOf(schema);
+        } else if (recorded !== schema.typeName) {
+          throw new TypeMismatchError(kind, id, recorded, schema.typeName);
+        }
+      }
+      const revision = this.#counter.next();
+      this.#s.upsert.run(kind, id, row.data, updatedAt, schemaId, revision);
+      this.#changes.record(revision, kind, id, false);
+      return { revision, updatedAt: new Date(ms) };
+    });
+  }
+
+  #restoreStatements(): Record<keyof typeof RESTORE_SQL, StatementSync> {
+    if (this.#restoreSql === undefined) {
+      const db = this.#live();
+      const statements = {} as Record<keyof typeof RESTORE_SQL, StatementSync>;
+      for (const [name, sql] of Object.entries(RESTORE_SQL)) {
+        statements[name as keyof typeof RESTORE_SQL] = db.prepare(sql);
+      }
+      this.#restoreSql = statements;
+    }
+    return this.#restoreSql;
   }
 
   /**
