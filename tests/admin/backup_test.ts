@@ -132,6 +132,38 @@ Deno.test("backup while 4 processes write: the copy opens, passes integrity_chec
         `${w}: ${resources.length} resources, ${snapshots.length} snapshots`,
       );
     }
+    // The copy is the source at one revision R: exactly the resources created at or
+    // before R (the writers only create), and every snapshot archived before R.
+    const revisionOf = (db: DatabaseSync) =>
+      (db.prepare(
+        `SELECT max(coalesce((SELECT max(revision) FROM resource_changes), 0),
+                    coalesce((SELECT compacted_through FROM change_log WHERE id = 1), 0)) AS r`,
+      ).get() as { r: number }).r;
+    const r = revisionOf(copy);
+    const source = new DatabaseSync(path, { readOnly: true });
+    const keys = (db: DatabaseSync, where: string) =>
+      (db.prepare(
+        `SELECT kind || '/' || id AS k FROM resources WHERE ${where} ORDER BY 1`,
+      )
+        .all(r) as { k: string }[]).map((row) => row.k);
+    assert.deepEqual(
+      keys(copy, "?1 = ?1"),
+      keys(source, "create_revision <= ?1"),
+    );
+    const audits = (db: DatabaseSync, where: string) =>
+      (db.prepare(`SELECT id FROM resource_audit WHERE ${where} ORDER BY id`)
+        .all(r) as {
+          id: number;
+        }[]).map((row) => row.id);
+    const copied = new Set(audits(copy, "?1 = ?1"));
+    for (const id of audits(source, "revision < ?1")) {
+      assert(copied.has(id), `snapshot ${id}`);
+    }
+    const upToR = new Set(audits(source, "revision <= ?1"));
+    for (const id of copied) {
+      assert(upToR.has(id), `snapshot ${id} is from after revision ${r}`);
+    }
+    source.close();
     copy.close();
   });
 });

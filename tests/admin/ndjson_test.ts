@@ -5,10 +5,13 @@
  * names the line it cannot read; --decoded uses the export's own descriptors.
  */
 import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
 import {
+  CompactedError,
   exportNdjson,
   importNdjson,
   openStore,
+  Store,
   StoreError,
 } from "../../mod.ts";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
@@ -138,6 +141,63 @@ Deno.test("export --kind and --decoded: one kind, messages as JSON from the expo
     assert.equal(
       target.getResource(SkillSchema, "skill", "skill-2").description,
       "version 4",
+    );
+  });
+});
+
+function revisions(path: string) {
+  using store = openStore(path, { readOnly: true });
+  const db = Store.connectionOf(store);
+  return {
+    current: store.currentRevision(),
+    resources: db.prepare(
+      "SELECT kind, id, revision, create_revision FROM resources ORDER BY kind, id",
+    ).all(),
+    audit: db.prepare(
+      "SELECT id, revision FROM resource_audit ORDER BY id",
+    ).all(),
+  };
+}
+
+for (const origin of ORIGINS) {
+  Deno.test(`export then import carries revisions into an empty database; the counter goes on from there (${origin} file)`, async () => {
+    await withTempDir(async (dir) => {
+      const source = `${dir}/source.sqlite`;
+      await makeDatabase(origin, source);
+      using target = openStore(`${dir}/target.sqlite`);
+      const summary = await importNdjson(target, streamOf(exportText(source)));
+      assert.equal(summary.keptRevisions, true);
+      const expected = revisions(source);
+      assert.deepEqual(revisions(`${dir}/target.sqlite`), expected);
+      // The next write takes the next revision; a watcher from before the import lists.
+      const { revision } = target.saveResource(
+        SkillSchema,
+        "skill",
+        "after",
+        create(SkillSchema, {}),
+      );
+      assert.equal(revision, expected.current + 1);
+      assert.throws(() => target.changesSince(0), CompactedError);
+    });
+  });
+}
+
+Deno.test("import into a database with revisions: every imported resource takes the import's one revision, in the change feed", async () => {
+  await withTempDir(async (dir) => {
+    const source = `${dir}/source.sqlite`;
+    await makeDatabase("store", source);
+    using target = openStore(`${dir}/target.sqlite`);
+    target.saveResource(SkillSchema, "other", "x", create(SkillSchema, {}));
+    const before = target.currentRevision();
+    const summary = await importNdjson(target, streamOf(exportText(source)));
+    assert.equal(summary.keptRevisions, false);
+    assert.equal(target.currentRevision(), before + 1);
+    const changes = target.changesSince(before);
+    assert.equal(changes.length, summary.resources);
+    assert(changes.every((c) => c.revision === before + 1 && c.type === "put"));
+    assert.equal(
+      target.getResourceEntry(SkillSchema, "skill", "skill-1").revision,
+      before + 1,
     );
   });
 });
