@@ -9,7 +9,8 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { readText, tableColumns, wholeText } from "../sqlite/connection.ts";
-import { openUntrusted } from "./read_only.ts";
+import { openUntrusted, requireTable } from "./read_only.ts";
+import { refusedRead } from "../sqlite/untrusted.ts";
 import { decodeMessageToJson, RegistryCache } from "../decode/descriptors.ts";
 import { StoreError } from "../errors.ts";
 
@@ -162,8 +163,14 @@ export function* exportNdjson(
   const db = openUntrusted(path);
   try {
     db.exec("BEGIN");
-    // The first read fixes the snapshot every later read sees.
-    const revisions = tableColumns(db, "resources").includes("revision");
+    // The first read fixes the snapshot every later read sees. Views, virtual tables
+    // and generated columns are refused by name before any query reads them.
+    const resourceColumns = requireTable(db, "resources");
+    if (resourceColumns.length === 0) throw notProtostore(db, path);
+    const auditColumns = requireTable(db, "resource_audit");
+    const orphanColumns = requireTable(db, "resource_audit_orphans");
+    requireTable(db, "message_schemas");
+    const revisions = resourceColumns.includes("revision");
     const revision = revisions ? currentRevision(db) : undefined;
     const header: ExportHeader = {
       type: "header",
@@ -191,23 +198,23 @@ export function* exportNdjson(
     const decoder = options.decoded ? new Decoder(schemas) : null;
     const rev = revisions ? ", revision, create_revision" : "";
     const resources = db.prepare(
-      `SELECT ${wholeText("kind")} AS kind, ${
-        wholeText("id")
-      } AS id, updated_at, schema_id, data${rev}
+      `SELECT ${wholeText("kind")} AS kind, ${wholeText("id")} AS id, ${
+        isoTime("updated_at", resourceColumns)
+      }, ${typed(resourceColumns)}, data${rev}
        FROM resources ${
         kind === undefined ? "" : "WHERE kind = ?"
       } ORDER BY kind, id`,
     );
-    const auditRevision =
-      tableColumns(db, "resource_audit").includes("revision")
-        ? ", revision"
-        : "";
-    const history = options.history
+    const auditRevision = auditColumns.includes("revision") ? ", revision" : "";
+    // A Go v1 file has no history table; a Go v2 file no orphans table.
+    const history = options.history && auditColumns.length > 0
       ? db.prepare(
         snapshotSql(
           "resource_audit",
           auditRevision,
           "kind = ? AND resource_id = ?",
+          false,
+          typed(auditColumns),
         ),
       )
       : null;
@@ -238,17 +245,20 @@ export function* exportNdjson(
         );
       }
     }
-    if (options.history) {
+    if (options.history && orphanColumns.length > 0) {
       const orphans = db.prepare(
         snapshotSql(
           "resource_audit_orphans",
           "",
           kind === undefined ? "1" : "kind = ?",
           true,
+          typed(orphanColumns),
         ),
       );
       yield* snapshots(orphans.iterate(...args), "orphan", schemas, decoder);
     }
+  } catch (error) {
+    throw refusedRead(db, error, path);
   } finally {
     if (db.isTransaction) db.exec("COMMIT");
     db.close();
@@ -285,19 +295,44 @@ interface SchemaRow {
   createdAt: string;
 }
 
+/** `schema_id`, or `NULL` for the Go store's tables, which record no type. */
+const typed = (columns: string[]) =>
+  columns.includes("schema_id") ? "schema_id" : "NULL AS schema_id";
+
+/** Time `column` as ISO-8601: the Go store's tables (no `schema_id`) hold
+ * `datetime('now')` text, which an import refuses; converted as migration 0003 does. */
+const isoTime = (column: string, columns: string[]) =>
+  columns.includes("schema_id")
+    ? column
+    : `coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', ${column}), ${column}) AS ${column}`;
+
+/** The refusal of a file without a `resources` table, naming what it holds. */
+function notProtostore(db: DatabaseSync, path: string): StoreError {
+  const names = (db.prepare(
+    `SELECT type || ' ' || name AS what FROM main.sqlite_schema
+     WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 6`,
+  ).all() as { what: string }[]).map((r) => r.what);
+  return new StoreError(
+    `${path} is not a protostore database: it has no resources table (${
+      names.length === 0 ? "it is empty" : `it holds ${names.join(", ")}`
+    })`,
+  );
+}
+
 const snapshotSql = (
   table: string,
   revision: string,
   where: string,
   all = false,
+  schemaId = "schema_id",
 ) =>
   `SELECT ${wholeText("kind")} AS kind, ${
     wholeText("resource_id")
   } AS resource_id, id,
-     archived_at, ${wholeText("version_hash")} AS version_hash, ${
-    wholeText("tag")
-  } AS tag,
-     schema_id, data${revision}
+     ${
+    schemaId === "schema_id" ? "archived_at" : isoTime("archived_at", [])
+  }, ${wholeText("version_hash")} AS version_hash, ${wholeText("tag")} AS tag,
+     ${schemaId}, data${revision}
    FROM ${table} WHERE ${where}
    ORDER BY ${all ? "kind, resource_id, " : ""}archived_at, id`;
 

@@ -5,6 +5,7 @@
  * names the line it cannot read; --decoded uses the export's own descriptors.
  */
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { create } from "@bufbuild/protobuf";
 import {
   CompactedError,
@@ -17,6 +18,8 @@ import {
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
 import { dumpRows, makeDatabase, ORIGINS } from "../helpers/lifecycle.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
+import { writeGoDb } from "../helpers/go_store.ts";
+import { assertThrows } from "../helpers/assert.ts";
 
 const encoder = new TextEncoder();
 const streamOf = (text: string) => ReadableStream.from([encoder.encode(text)]);
@@ -201,3 +204,96 @@ Deno.test("import into a database with revisions: every imported resource takes 
     );
   });
 });
+
+Deno.test("export refuses another application's database and an empty file in its own words, untouched", async () => {
+  await withTempDir((dir) => {
+    const crm = `${dir}/crm.sqlite`;
+    const db = new DatabaseSync(crm);
+    db.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)");
+    db.close();
+    const empty = `${dir}/empty.sqlite`;
+    Deno.writeFileSync(empty, new Uint8Array());
+    for (const [path, found] of [[crm, /table customers/], [empty, /empty/]]) {
+      const before = Deno.readFileSync(path as string);
+      assertThrows(
+        () => exportText(path as string),
+        StoreError,
+        /not a protostore database/,
+        found as RegExp,
+      );
+      assert.deepEqual(Deno.readFileSync(path as string), before);
+    }
+  });
+});
+
+Deno.test("export refuses a view over an endless query in place of any table it reads", async () => {
+  const endless =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)";
+  const views: Record<string, string> = {
+    resources:
+      `SELECT 'skill' AS kind, x AS id, x'00' AS data, '' AS updated_at, NULL AS schema_id FROM c`,
+    resource_audit:
+      `SELECT x AS id, 'skill' AS kind, 'a' AS resource_id, x'00' AS data, '' AS archived_at, NULL AS version_hash, NULL AS tag, NULL AS schema_id FROM c`,
+    resource_audit_orphans:
+      `SELECT x AS id, 'skill' AS kind, 'a' AS resource_id, x'00' AS data, '' AS archived_at, NULL AS version_hash, NULL AS tag, NULL AS schema_id FROM c`,
+    message_schemas:
+      `SELECT x AS id, '' AS type_name, x'00' AS descriptor_set, '' AS digest, '' AS created_at FROM c`,
+  };
+  for (const [table, select] of Object.entries(views)) {
+    await withTempDir(async (dir) => {
+      const path = `${dir}/crafted.sqlite`;
+      await makeDatabase("store", path);
+      const db = new DatabaseSync(path);
+      db.exec(`PRAGMA foreign_keys = OFF; DROP TABLE ${table};
+        CREATE VIEW ${table} AS ${endless} ${select}`);
+      db.close();
+      // Before the fix: "not authorized" (or no such table) as an unexpected error.
+      assertThrows(
+        () => exportText(path),
+        StoreError,
+        new RegExp(`${table} is a view`),
+      );
+    });
+  }
+});
+
+for (const version of [1, 2] as const) {
+  Deno.test(`export reads a Go v${version} file as the Go store left it (unmigrated), and it imports`, async () => {
+    await withTempDir(async (dir) => {
+      const source = `${dir}/go.sqlite`;
+      writeGoDb(source, {
+        version,
+        resources: [{
+          kind: "skill",
+          id: "s1",
+          data: new Uint8Array([8, 1]),
+          updatedAt: "2026-01-25 10:00:00",
+        }],
+        audit: version === 2
+          ? [{
+            kind: "skill",
+            resourceId: "s1",
+            data: new Uint8Array([8, 1]),
+            archivedAt: "2026-01-25 09:00:00",
+            tag: "v1",
+          }]
+          : [],
+      });
+      const before = Deno.readFileSync(source);
+      const lines = exportText(source).trimEnd().split("\n").map((l) =>
+        JSON.parse(l)
+      );
+      assert.deepEqual(Deno.readFileSync(source), before);
+      assert.equal(lines[1].updatedAt, "2026-01-25T10:00:00.000Z");
+      if (version === 2) {
+        assert.equal(lines[2].archivedAt, "2026-01-25T09:00:00.000Z");
+      }
+      const file = `${dir}/export.ndjson`;
+      Deno.writeTextFileSync(file, exportText(source));
+      using target = openStore(`${dir}/target.sqlite`);
+      const summary = await importNdjson(target, file);
+      assert.equal(summary.resources, 1);
+      assert.equal(summary.snapshots, version === 2 ? 1 : 0);
+    });
+  });
+}
