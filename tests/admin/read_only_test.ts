@@ -135,6 +135,29 @@ Deno.test("inspect --check reports a damaged page as a finding with advice inste
   });
 });
 
+Deno.test("inspect --check reports a foreign key whose parent is a view as a finding instead of failing", async () => {
+  for (const parent of ["resources", "message_schemas"]) {
+    await withTempDir((dir) => {
+      const path = `${dir}/crafted.sqlite`;
+      migrate(path);
+      // Before the fix: "foreign key mismatch" escaped as an unexpected error.
+      craft(
+        path,
+        `PRAGMA foreign_keys = OFF; DROP TABLE ${parent};
+         CREATE VIEW ${parent} AS SELECT 1 AS id`,
+      );
+      const overview = inspectDatabase(path, { check: true });
+      assert.ok(Array.isArray(overview.integrity), parent);
+      assert.ok(
+        overview.integrity.some((p) =>
+          p.includes("foreign key") && p.includes(parent)
+        ),
+        `${parent}: ${JSON.stringify(overview.integrity)}`,
+      );
+    });
+  }
+});
+
 Deno.test("inspect counts audit rows and bytes per kind the same whatever the audit table's shape", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/db.sqlite`;
