@@ -10,6 +10,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { createHash } from "node:crypto";
 import { messageOf, StoreError } from "../errors.ts";
+import { sqliteFailure } from "../sqlite/errors.ts";
 import { tableColumns } from "../sqlite/connection.ts";
 import { Store } from "../store/store.ts";
 import { EXPORT_FORMAT, EXPORT_VERSION } from "./ndjson_export.ts";
@@ -97,9 +98,7 @@ export async function importNdjson(
     db.exec("BEGIN IMMEDIATE");
   } catch (error) {
     await stream.cancel().catch(() => {});
-    throw new StoreError(`import failed: ${messageOf(error)}`, {
-      cause: error,
-    });
+    throw sqliteFailure(`import failed: ${messageOf(error)}`, error);
   }
   let lineNo = 0;
   try {

@@ -7,6 +7,7 @@
  */
 import { messageOf, StoreError } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
+import { sqliteErrorCode } from "../sqlite/errors.ts";
 import { type Output, processOutput, UsageError } from "./output.ts";
 import { auditHistoryCommand } from "./audit_history.ts";
 import { backupCommand } from "./backup.ts";
@@ -124,8 +125,21 @@ function report(
     return 2;
   }
   const message = messageOf(error);
-  const known = error instanceof StoreError;
-  const line = known ? message : `unexpected error: ${message}`;
+  const code = error instanceof StoreError
+    ? error.code
+    : sqliteErrorCode(error);
+  // A damaged page met by any command is a fact about the file, not a bug of the tool:
+  // say what to do, as inspect --check does.
+  const damaged = code === "corrupt" &&
+    !/inspect --check|is damaged/.test(message);
+  const known = error instanceof StoreError || damaged;
+  const line = damaged
+    ? `the database is damaged (${message}): run ${CLI} inspect --check to list ` +
+      "the damage, then restore it from a backup, or recover what is readable with " +
+      "`sqlite3 DAMAGED.sqlite .recover | sqlite3 RECOVERED.sqlite`"
+    : known
+    ? message
+    : `unexpected error: ${message}`;
   // One line: multi-line messages (e.g. from SQLite) are folded.
   output.err(`protostore: ${escapeControl(line.replace(/\s*\n\s*/g, " "))}\n`);
   if (debug && error instanceof Error && error.stack) {

@@ -88,7 +88,11 @@ export function openConnection(
     if (immutable === null) {
       throw sqliteFailure(
         code === "corrupt"
-          ? `${path} is not a SQLite database (${reason})`
+          ? /not a database/.test(reason)
+            ? `${path} is not a SQLite database (${reason})`
+            // A SQLite file whose schema page is damaged.
+            : `${path} is damaged: its schema cannot be read (${reason}); restore ` +
+              "it from a backup, or recover what is readable with `sqlite3 .recover`"
           : `cannot read database ${path}: ${reason}`,
         error,
       );

@@ -10,6 +10,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { messageOf, StoreError } from "../errors.ts";
+import { sqliteFailure } from "../sqlite/errors.ts";
 
 /** What {@linkcode pruneSnapshots} removes: every criterion given must hold. */
 export interface PruneOptions {
@@ -247,9 +248,7 @@ export function pruneSnapshots(
     }
   } catch (error) {
     if (error instanceof StoreError) throw error;
-    throw new StoreError(`pruneAudit failed: ${messageOf(error)}`, {
-      cause: error,
-    });
+    throw sqliteFailure(`pruneAudit failed: ${messageOf(error)}`, error);
   }
   result.kinds = Object.fromEntries(
     Object.entries(result.kinds).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
