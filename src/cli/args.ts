@@ -72,10 +72,17 @@ export function parse<O extends Options>(
       (token.value === undefined ||
         (!token.inlineValue && token.value.startsWith("-")))
     ) {
+      const value = token.value;
+      // `--keep-last -1` is a value the user meant, not a forgotten one: say what to do.
+      const isOption = value !== undefined &&
+        /^--?[A-Za-z]/.test(value) && !/^-\d/.test(value);
       throw new UsageError(
-        `${token.rawName} needs a value${
-          token.value === undefined ? "" : `, got option ${token.value}`
-        }`,
+        value === undefined
+          ? `${token.rawName} needs a value`
+          : isOption
+          ? `${token.rawName} needs a value, got option ${value}`
+          : `${token.rawName} got ${value}, which starts with "-"; if you mean ` +
+            `it, write ${token.rawName}=${value}`,
         command,
       );
     }

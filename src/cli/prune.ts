@@ -11,7 +11,13 @@ import { escapeControl } from "../decode/text.ts";
 import { openStore } from "../store/store.ts";
 import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./command.ts";
-import { formatBytes, table, toJsonText, UsageError } from "./output.ts";
+import {
+  formatBytes,
+  formatTime,
+  table,
+  toJsonText,
+  UsageError,
+} from "./output.ts";
 
 const HELP =
   `Usage: deno run -A cli.ts prune [--db PATH] [--kind K] [--id ID] [--keep-last N]
@@ -109,7 +115,7 @@ export const pruneCommand: Command = {
       keepLast === undefined
         ? null
         : `keep the newest ${keepLast} per resource`,
-      olderThan === undefined ? null : `older than ${olderThan.toISOString()}`,
+      olderThan === undefined ? null : `older than ${formatTime(olderThan)}`,
       values["include-tagged"] ? "tagged included" : "tagged kept",
       values.orphans ? "orphans included" : "orphans kept",
     ].filter((r) => r !== null).join(", ");

@@ -41,6 +41,12 @@ Deno.test("unknown options and bad values get the tool's own message with a sugg
       `--db needs a value, got option --json ${hint("inspect")}`,
     ],
     [
+      ["prune", "--keep-last", "-1"],
+      `--keep-last got -1, which starts with "-"; if you mean it, write --keep-last=-1 ${
+        hint("prune")
+      }`,
+    ],
+    [
       ["migrate", "--status=yes"],
       `--status takes no value, got "yes" ${hint("migrate")}`,
     ],

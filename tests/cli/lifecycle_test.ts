@@ -85,6 +85,16 @@ Deno.test("prune --older-than takes ages and dates; --vacuum gives the space bac
       ]),
     );
     assert.equal(old.removed, 0, "nothing is older than 2000");
+    // Text output labels its times UTC like every other command's.
+    const text = await runCli([
+      "prune",
+      "--db",
+      db,
+      "--older-than",
+      "2000-01-01",
+      "--dry-run",
+    ]);
+    assert.match(text.stdout, /older than 2000-01-01 00:00:00\.000 UTC/);
     const aged = cliJson<{ removed: number }>(
       await runCli([
         "prune",
