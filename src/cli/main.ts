@@ -131,7 +131,7 @@ function report(
   // A damaged page met by any command is a fact about the file, not a bug of the tool:
   // say what to do, as inspect --check does.
   const damaged = code === "corrupt" &&
-    !/inspect --check|is damaged/.test(message);
+    !/\.recover/.test(message);
   const known = error instanceof StoreError || damaged;
   const line = damaged
     ? `the database is damaged (${message}): run ${CLI} inspect --check to list ` +

@@ -7,6 +7,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { openConnection } from "../sqlite/connection.ts";
 import { messageOf, MigrationError, StoreError } from "../errors.ts";
+import { sqliteErrorCode } from "../sqlite/errors.ts";
 import { MIGRATIONS } from "./files.ts";
 import { planMigrations, refuseProblems } from "./plan.ts";
 
@@ -135,7 +136,7 @@ export function downgrade(
           `downgrade of ${path} failed and was rolled back: ${
             messageOf(error)
           }`,
-          { cause: error },
+          { cause: error, code: sqliteErrorCode(error) },
         );
       }
     } finally {

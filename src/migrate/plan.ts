@@ -9,7 +9,12 @@
 import type { DatabaseSync } from "node:sqlite";
 import { parseSqliteTime } from "../sqlite/time.ts";
 import { plainTable } from "../sqlite/untrusted.ts";
-import { MigrationError } from "../errors.ts";
+import { messageOf, MigrationError, StoreError } from "../errors.ts";
+import {
+  failureHint,
+  sqliteErrorCode,
+  sqliteFailure,
+} from "../sqlite/errors.ts";
 import { type Migration, MIGRATIONS } from "./files.ts";
 import { schemaProblems } from "./shape.ts";
 
@@ -69,12 +74,25 @@ export function planMigrations(
 ): MigrationPlan {
   // One snapshot: another process may migrate between two reads, and a version read
   // before its commit next to tables read after it would look like a crafted file.
-  if (db.isTransaction) return readPlan(db, migrations);
-  db.exec("BEGIN");
   try {
-    return readPlan(db, migrations);
-  } finally {
-    if (db.isTransaction) db.exec("COMMIT");
+    if (db.isTransaction) return readPlan(db, migrations);
+    db.exec("BEGIN");
+    try {
+      return readPlan(db, migrations);
+    } finally {
+      if (db.isTransaction) db.exec("COMMIT");
+    }
+  } catch (error) {
+    // Every entry point (openStore, migrate, --status, downgrade) reads the plan
+    // first: a damaged page there is a classified StoreError, not a raw SQLite error.
+    if (error instanceof StoreError) throw error;
+    const code = sqliteErrorCode(error);
+    throw sqliteFailure(
+      `cannot read the schema and its migration history: ${messageOf(error)}${
+        failureHint(code)
+      }`,
+      error,
+    );
   }
 }
 

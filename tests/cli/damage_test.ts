@@ -9,6 +9,7 @@ import { StructSchema } from "@bufbuild/protobuf/wkt";
 import { openStore } from "../../mod.ts";
 import { assertFailure, runCli } from "../helpers/cli.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
+import { damageTable } from "../helpers/rows.ts";
 
 /** A store with one resource, its snapshot and its recorded type, checkpointed. */
 function writeStore(path: string): void {
@@ -16,23 +17,6 @@ function writeStore(path: string): void {
   const message = fromJson(StructSchema, { name: "reviewer" });
   store.saveResource(StructSchema, "agent", "a1", message);
   store.saveAudit(StructSchema, "agent", "a1", message, { tag: "v1" });
-}
-
-/** Overwrites the root page of `table` (a small table's only page) with garbage. */
-function damageTable(path: string, table: string): void {
-  const db = new DatabaseSync(path);
-  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  const { rootpage, page_size: pageSize } = db.prepare(
-    "SELECT rootpage, page_size FROM sqlite_schema, pragma_page_size WHERE name = ?",
-  ).get(table) as { rootpage: number; page_size: number };
-  db.close();
-  const file = Deno.openSync(path, { read: true, write: true });
-  try {
-    file.seekSync((rootpage - 1) * pageSize, Deno.SeekMode.Start);
-    file.writeSync(new Uint8Array(pageSize).fill(0xa5));
-  } finally {
-    file.close();
-  }
 }
 
 const COMMANDS: Record<string, string[][]> = {

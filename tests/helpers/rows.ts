@@ -96,3 +96,35 @@ export function damagePage(path: string): void {
     file.close();
   }
 }
+
+/**
+ * Overwrites the root page of `table` (a small table's only page) with garbage, after
+ * a checkpoint so that the page is in the main file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { inspectDatabase } from "../../mod.ts";
+ * import { damageTable, writeRows } from "./rows.ts";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * writeRows(path, 1, 0);
+ * damageTable(path, "schema_version");
+ * assert.throws(() => inspectDatabase(path), { code: "corrupt" });
+ * ```
+ */
+export function damageTable(path: string, table: string): void {
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const { rootpage, page_size: pageSize } = db.prepare(
+    "SELECT rootpage, page_size FROM sqlite_schema, pragma_page_size WHERE name = ?",
+  ).get(table) as { rootpage: number; page_size: number };
+  db.close();
+  const file = Deno.openSync(path, { read: true, write: true });
+  try {
+    file.seekSync((rootpage - 1) * pageSize, Deno.SeekMode.Start);
+    file.writeSync(new Uint8Array(pageSize).fill(0xa5));
+  } finally {
+    file.close();
+  }
+}

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { create, toBinary } from "@bufbuild/protobuf";
 import {
+  downgrade,
   migrate,
   MigrationError,
   migrationStatus,
@@ -26,6 +27,7 @@ import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
 import { assertThrows } from "../helpers/assert.ts";
 import { goRowWriter, openGoDb } from "../helpers/go_store.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
+import { damageTable, writeRows } from "../helpers/rows.ts";
 
 const MIGRATIONS_DIR = new URL("../../migrations/", import.meta.url);
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -988,3 +990,26 @@ Deno.test("switching a file to WAL waits for another process's lock", () =>
       journal_mode: "wal",
     }]);
   }));
+
+Deno.test("a damaged schema_version page: every entry point throws StoreError code corrupt, not a raw SQLite error", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/damaged.sqlite`;
+    writeRows(path, 3, 1);
+    damageTable(path, "schema_version");
+    const entries: [string, () => unknown][] = [
+      ["openStore", () => openStore(path).close()],
+      ["openStore readOnly", () => openStore(path, { readOnly: true }).close()],
+      ["migrate", () => migrate(path)],
+      ["migrationStatus", () => migrationStatus(path)],
+      ["downgrade", () => downgrade(path)],
+    ];
+    for (const [name, run] of entries) {
+      // Before the fix: node:sqlite's own Error ("database disk image is malformed").
+      assert.throws(run, (error: unknown) => {
+        assert.ok(error instanceof StoreError, `${name}: ${error}`);
+        assert.equal(error.code, "corrupt", name);
+        return true;
+      });
+    }
+  });
+});
