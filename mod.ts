@@ -18,9 +18,10 @@
  * ```
  *
  * The library is grouped by subsystem, each folder with a `mod.ts` saying what it owns:
- * `src/store/` (the Store), `src/migrate/` (schema migrations), `src/admin/` (read-only
- * inspection and history), `src/badger/` (BadgerDB import), `src/decode/` (decoding
- * stored bytes), `src/sqlite/` (connections), `src/errors.ts` (error classes).
+ * `src/store/` (the Store), `src/migrate/` (schema migrations), `src/admin/`
+ * (inspection, history, prune, backup, export/import), `src/badger/` (BadgerDB import),
+ * `src/decode/` (decoding stored bytes), `src/sqlite/` (connections), `src/errors.ts`
+ * (error classes).
  *
  * @module
  */

@@ -49,6 +49,31 @@ Deno.test("every folder of src/ has a mod.ts with a module doc, placed in the la
   }
 });
 
+Deno.test("the README's Layout section lists every folder of src/ and names only paths that exist", () => {
+  const readme = Deno.readTextFileSync(`${ROOT}/README.md`);
+  const section = readme.split(/^## Layout$/m)[1]?.split(/^## /m)[0] ?? "";
+  assert.ok(section.length > 0, "README has a Layout section");
+  const folders = new Set(
+    FILES.map((f) => f.split("/")).filter((p) => p.length > 2).map((p) => p[1]),
+  );
+  const listed = new Set(
+    [...section.matchAll(/`src\/([a-z_]+)\/`/g)].map((m) => m[1]),
+  );
+  assert.deepEqual([...listed].sort(), [...folders].sort());
+  // Every concrete path it names (no placeholders like <subsystem>) is in the tree.
+  for (
+    const [, path] of section.matchAll(/`([\w./-]+\.(?:ts|md)|[\w-]+\/)`/g)
+  ) {
+    let exists = true;
+    try {
+      Deno.statSync(`${ROOT}/${path}`);
+    } catch {
+      exists = false;
+    }
+    assert.ok(exists, `README Layout names ${path}, which does not exist`);
+  }
+});
+
 Deno.test("the root mod.ts re-exports from folder mod.ts files and src/errors.ts only", () => {
   const text = Deno.readTextFileSync(`${ROOT}/mod.ts`);
   const sources = [...text.matchAll(/^} from "\.\/(src\/[^"]+)";$/gm)]
