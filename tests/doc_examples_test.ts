@@ -27,3 +27,18 @@ Deno.test("no doc example or shipped file checks with console.assert", () => {
   }
   assert.deepEqual(offenders, [], "use node:assert/strict in examples");
 });
+
+// An example that asserts nothing passes whatever the code does.
+Deno.test("every doc example in shipped files asserts with node:assert/strict", () => {
+  const offenders: string[] = [];
+  for (const file of ["mod.ts", "cli.ts", ...shippedFiles("src/")]) {
+    const text = Deno.readTextFileSync(new URL(file, ROOT));
+    for (const block of text.matchAll(/```ts\n([\s\S]*?)```/g)) {
+      if (!block[1].includes('from "node:assert/strict"')) {
+        const line = text.slice(0, block.index).split("\n").length;
+        offenders.push(`${file}:${line}`);
+      }
+    }
+  }
+  assert.deepEqual(offenders, [], "examples without node:assert/strict");
+});

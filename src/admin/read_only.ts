@@ -15,12 +15,15 @@ import { StoreError } from "../errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { migrate } from "../migrate/migrate.ts";
  * import { openUntrusted } from "./read_only.ts";
  *
  * const path = `${await Deno.makeTempDir()}/db.sqlite`;
  * migrate(path);
- * openUntrusted(path).close();
+ * const db = openUntrusted(path);
+ * assert.throws(() => db.exec("DELETE FROM resources"), /readonly/);
+ * db.close();
  * ```
  */
 export function openUntrusted(path: string): DatabaseSync {

@@ -75,10 +75,13 @@ export async function* readBadgerBackup(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readBadgerBackupFile } from "./records.ts";
  *
  * const path = await Deno.makeTempFile({ suffix: ".bak" });
- * for await (const record of readBadgerBackupFile(path)) console.log(record.offset);
+ * const records = [];
+ * for await (const record of readBadgerBackupFile(path)) records.push(record);
+ * assert.equal(records.length, 0); // an empty dump has no records
  * await Deno.remove(path);
  * ```
  */
