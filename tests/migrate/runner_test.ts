@@ -903,7 +903,9 @@ Deno.test("processes migrating a new file at once: each file is applied exactly 
     assert.deepEqual(migrationStatus(path).problems, []);
   }));
 
-Deno.test("processes migrating a Go v2 file at once: one applies 0003, the others find nothing", () =>
+// Files run in their own transactions, so a process may find some applied and apply the
+// rest: what must hold is that each pending file runs exactly once, whoever runs it.
+Deno.test("processes migrating a Go v2 file at once apply each pending file exactly once", () =>
   withTempDir(async (dir) => {
     const path = `${dir}/go.sqlite`;
     const db = goDatabase(path, 2);
@@ -915,8 +917,14 @@ Deno.test("processes migrating a Go v2 file at once: one applies 0003, the other
     db.close();
     const results = await runTogether(dir, "migrate", path, 3);
     const applied = results.map((r) => r.applied as string[]);
-    assert.deepEqual(applied.flat(), AFTER_GO_V2);
-    assert.equal(applied.filter((a) => a.length === 0).length, 2);
+    assert.deepEqual(applied.flat().sort(), [...AFTER_GO_V2].sort());
+    for (const files of applied) {
+      assert.deepEqual(
+        files,
+        [...files].sort(),
+        "each process applies in order",
+      );
+    }
     using store = openStore(path);
     assert.equal(store.listAuditHistory(SkillSchema, "skill", "s1").length, 1);
   }));
