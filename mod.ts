@@ -38,6 +38,7 @@ export {
   type PruneCount,
   type PruneOptions,
   type PruneResult,
+  type ReadOptions,
   type ResourceChange,
   type ResourceEntry,
   type SavedResource,

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { SQL } from "../src/store/store.ts";
+import { ARRAY_ROWS, SQL } from "../src/store/store.ts";
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import {
@@ -369,8 +369,7 @@ export function rawStatements(db: DatabaseSync): RawStatements {
   for (const [name, sql] of Object.entries(STORE_SQL)) {
     out[name] = db.prepare(sql);
   }
-  returnArrays(out.list);
-  returnArrays(out.history);
+  for (const name of ARRAY_ROWS) returnArrays(out[name]);
   return out as RawStatements;
 }
 

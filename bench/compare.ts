@@ -339,10 +339,10 @@ function measureOperations(): OperationResult[] {
     },
     hand: () => {
       for (let k = 0; k < B; k++) {
-        const row = raw.get.get(KIND, ids[order[at(k)]]) as {
-          data: Uint8Array;
-        };
-        fromBinary(SkillSchema, row.data);
+        const row = raw.get.get(KIND, ids[order[at(k)]]) as unknown as [
+          Uint8Array,
+        ];
+        fromBinary(SkillSchema, row[0]);
       }
     },
   });
@@ -454,10 +454,12 @@ function measureOperations(): OperationResult[] {
       hand: () => {
         for (let k = 0; k < B; k++) {
           const i = at(k);
-          const row = statement.get(KIND, ids[lookupR[i]], values[i]) as {
-            data: Uint8Array;
-          };
-          fromBinary(SkillSchema, row.data);
+          const row = statement.get(
+            KIND,
+            ids[lookupR[i]],
+            values[i],
+          ) as unknown as [Uint8Array];
+          fromBinary(SkillSchema, row[0]);
         }
       },
     });

@@ -134,8 +134,10 @@ Deno.bench({
   name: "raw get + fromBinary",
   group: "getResource",
   fn() {
-    const row = raw.get.get(KIND, ids[random[next()]]) as { data: Uint8Array };
-    fromBinary(SkillSchema, row.data);
+    const row = raw.get.get(KIND, ids[random[next()]]) as unknown as [
+      Uint8Array,
+    ];
+    fromBinary(SkillSchema, row[0]);
   },
 });
 Deno.bench({

@@ -246,15 +246,32 @@ export class DecodeError extends StoreError {
 
 /**
  * A row was read with a message schema whose type differs from the one the row was
- * written with (saved as `example.v1.Skill`, read with `example.v1.Agent`).
+ * written with (saved as `example.v1.Skill`, read with `example.v1.Agent`). Every typed
+ * read of the Store checks; rows with no recorded type (written by the Go daemon,
+ * imported from Badger) are not checked. To read across a rename of the message, pass
+ * the old name in `acceptTypes`.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { TypeMismatchError } from "@protostore/store";
+ * import { openStore, TypeMismatchError } from "@protostore/store";
+ * import { create } from "@bufbuild/protobuf";
+ * import { BytesValueSchema, StringValueSchema } from "@bufbuild/protobuf/wkt";
  *
- * const error = new TypeMismatchError("skill", "lint", "example.v1.Skill", "example.v1.Agent");
- * assert.equal(error.recordedType, "example.v1.Skill");
+ * using store = openStore(`${await Deno.makeTempDir()}/db.sqlite`);
+ * store.saveResource(StringValueSchema, "note", "n1", create(StringValueSchema, { value: "hi" }));
+ * assert.throws(
+ *   () => store.getResource(BytesValueSchema, "note", "n1"),
+ *   (error) =>
+ *     error instanceof TypeMismatchError && error.id === "n1" &&
+ *     error.recordedType === "google.protobuf.StringValue" &&
+ *     error.requestedType === "google.protobuf.BytesValue",
+ * );
+ * // Reading the bytes as another type is explicit (same wire format: field 1, length-delimited).
+ * const bytes = store.getResource(BytesValueSchema, "note", "n1", {
+ *   acceptTypes: ["google.protobuf.StringValue"],
+ * });
+ * assert.equal(new TextDecoder().decode(bytes.value), "hi");
  * ```
  */
 export class TypeMismatchError extends StoreError {

@@ -17,7 +17,8 @@ import type { FileRegistry } from "@bufbuild/protobuf";
 
 /**
  * Descriptors the user supplies for rows that have no recorded type (the Go store's),
- * as from `--descriptors FILE --type NAME` or `--type-for KIND=NAME`.
+ * as from `--descriptors FILE --type NAME` or `--type-for KIND=NAME`. A row recorded
+ * as another type is never decoded with them.
  */
 export interface DecodeOptions {
   /** A serialized FileDescriptorSet, e.g. from `buf build -o FILE`. */
@@ -90,10 +91,14 @@ export class RowDecoder {
     const stored = this.#schema(schemaId);
     const typeName = this.#options.typeForKind?.[kind] ??
       this.#options.typeName;
+    // Given descriptors are for rows with no recorded type: a row recorded as another type
+    // is never decoded as the given one, not even when its own descriptors fail.
+    const given = this.#registry && typeName &&
+      (stored === undefined || stored.typeName === typeName);
     return decodeBlob(data, {
       stored: stored ? { ...stored, key: String(schemaId) } : undefined,
-      descriptors: this.#registry && typeName
-        ? { registry: this.#registry, typeName }
+      descriptors: given
+        ? { registry: this.#registry!, typeName: typeName! }
         : undefined,
       cache: this.#cache,
     });

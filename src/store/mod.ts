@@ -18,6 +18,7 @@ export {
   type OpenOptions,
   openStore,
   type Page,
+  type ReadOptions,
   type ResourceEntry,
   type SavedResource,
   Store,

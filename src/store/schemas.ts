@@ -91,8 +91,13 @@ export function descriptorSetOf(schema: DescMessage): DescriptorSetInfo {
  */
 export class SchemaIds {
   #ids = new Map<DescMessage, number>();
+  /** Recorded type name of each `message_schemas` id seen (rows there never change). */
+  #typeNames = new Map<number, string>();
+  /** Per schema, the ids whose recorded type name is the schema's: rows readable as is. */
+  #readable = new Map<DescMessage, Set<number>>();
   #insert: StatementSync;
   #select: StatementSync;
+  #selectType: StatementSync;
 
   /** Prepares the statements on `db`, whose schema must be migrated. */
   constructor(db: DatabaseSync) {
@@ -102,6 +107,9 @@ export class SchemaIds {
     );
     this.#select = db.prepare(
       "SELECT id FROM message_schemas WHERE type_name = ? AND digest = ?",
+    );
+    this.#selectType = db.prepare(
+      "SELECT type_name FROM message_schemas WHERE id = ?",
     );
   }
 
@@ -118,7 +126,35 @@ export class SchemaIds {
     );
     const row = this.#select.get(info.typeName, info.digest) as { id: number };
     this.#ids.set(schema, row.id);
+    this.#typeNames.set(row.id, info.typeName);
     return row.id;
+  }
+
+  /**
+   * The type name recorded with a row whose `schema_id` is `schemaId`, when that row must
+   * not be decoded with `schema`; `undefined` when it may: same type name, no recorded
+   * type (`null`, or an id missing from `message_schemas`), or a name in `accept`.
+   * Per row this is two map lookups once the id has been seen.
+   */
+  mismatch(
+    schema: DescMessage,
+    schemaId: number | null,
+    accept?: ReadonlySet<string>,
+  ): string | undefined {
+    if (schemaId === null) return undefined;
+    let readable = this.#readable.get(schema);
+    if (readable?.has(schemaId)) return undefined;
+    const typeName = this.#typeNameOf(schemaId);
+    if (typeName === undefined) return undefined;
+    if (typeName === schema.typeName) {
+      if (readable === undefined) {
+        readable = new Set();
+        this.#readable.set(schema, readable);
+      }
+      readable.add(schemaId);
+      return undefined;
+    }
+    return accept?.has(typeName) ? undefined : typeName;
   }
 
   /** Whether `schema`'s id is cached, i.e. {@linkcode idOf} will not write. */
@@ -126,8 +162,24 @@ export class SchemaIds {
     return this.#ids.has(schema);
   }
 
-  /** Drops cached ids (after a rollback). */
+  /** Drops cached ids (after a rollback, which may have undone an insert whose id a
+   * later insert reuses for another type). */
   forget(): void {
     this.#ids.clear();
+    this.#typeNames.clear();
+    this.#readable.clear();
+  }
+
+  #typeNameOf(schemaId: number): string | undefined {
+    let typeName = this.#typeNames.get(schemaId);
+    if (typeName === undefined) {
+      const row = this.#selectType.get(schemaId) as
+        | { type_name: unknown }
+        | undefined;
+      if (typeof row?.type_name !== "string") return undefined;
+      typeName = row.type_name;
+      this.#typeNames.set(schemaId, typeName);
+    }
+    return typeName;
   }
 }

@@ -150,6 +150,19 @@ export interface AuditEntry<M> extends AuditEntryInfo {
   message: M;
 }
 
+/**
+ * Options of the Store's typed reads. By default a row recorded with another message
+ * type than the schema's throws {@linkcode TypeMismatchError}.
+ */
+export interface ReadOptions {
+  /**
+   * Also decode rows recorded with these type names, e.g. the old name of a message
+   * that was renamed (`["example.v1.Skill"]` when reading with `example.v2.Skill`).
+   * Only for types whose wire format the schema shares: the bytes are decoded as is.
+   */
+  acceptTypes?: readonly string[];
+}
+
 /** Optional labels of an audit snapshot; empty strings are stored as absent. */
 export interface AuditMeta {
   /** A content hash of this version, to find it again with `getAuditByHash`. */
@@ -158,68 +171,89 @@ export interface AuditMeta {
   tag?: string;
 }
 
+/** The times protostore writes (`2026-01-25T10:00:00.000Z`), as a GLOB pattern. */
+const ISO_GLOB =
+  "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z";
+
 /**
  * @internal Every statement the Store runs; the benchmarks prepare the same text as their
  * raw baseline.
  */
 export const SQL = {
+  // updated_at never goes back: a clock stepped back keeps the later time already stored.
   upsert:
     `INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
     ON CONFLICT (kind, id) DO UPDATE
-    SET data = excluded.data, updated_at = excluded.updated_at, schema_id = excluded.schema_id,
-      revision = excluded.revision`,
+    SET data = excluded.data, schema_id = excluded.schema_id, revision = excluded.revision,
+      updated_at = iif(updated_at > excluded.updated_at AND updated_at GLOB '${ISO_GLOB}',
+        updated_at, excluded.updated_at)
+    RETURNING updated_at`,
   // Conditional writes are one statement each, so they cost what the upsert costs.
   create:
     `INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (kind, id) DO NOTHING`,
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (kind, id) DO NOTHING
+    RETURNING updated_at`,
   updateIf: `UPDATE resources
-    SET data = ?3, updated_at = ?4, schema_id = ?5, revision = ?6
-    WHERE kind = ?1 AND id = ?2 AND revision = ?7`,
+    SET data = ?3, schema_id = ?5, revision = ?6,
+      updated_at = iif(updated_at > ?4 AND updated_at GLOB '${ISO_GLOB}', updated_at, ?4)
+    WHERE kind = ?1 AND id = ?2 AND revision = ?7
+    RETURNING updated_at`,
   revisionOf: "SELECT revision FROM resources WHERE kind = ? AND id = ?",
   deleteIf: "DELETE FROM resources WHERE kind = ? AND id = ? AND revision = ?",
-  get: "SELECT data FROM resources WHERE kind = ? AND id = ?",
+  get: "SELECT data, schema_id FROM resources WHERE kind = ? AND id = ?",
   entry:
-    "SELECT data, revision, create_revision, updated_at FROM resources WHERE kind = ? AND id = ?",
+    `SELECT data, revision, create_revision, updated_at, schema_id FROM resources
+    WHERE kind = ? AND id = ?`,
   // Keyset paging: the next page starts after the last id, an index seek.
-  page: `SELECT id, data, revision, create_revision, updated_at FROM resources
+  page:
+    `SELECT id, data, revision, create_revision, updated_at, schema_id FROM resources
     WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`,
   currentRevision: `SELECT ${CURRENT_REVISION} AS r`,
-  list: "SELECT data FROM resources WHERE kind = ? ORDER BY id",
+  list: "SELECT data, schema_id FROM resources WHERE kind = ? ORDER BY id",
+  // The error path of a listing: the first row of `kind` recorded with another type.
+  listTypeMismatch:
+    "SELECT id FROM resources WHERE kind = ? AND schema_id = ? ORDER BY id LIMIT 1",
   delete: "DELETE FROM resources WHERE kind = ? AND id = ?",
   deleteKind: "DELETE FROM resources WHERE kind = ?",
   deleteIdRange: "DELETE FROM resources WHERE kind = ? AND id >= ? AND id < ?",
   deleteIdFrom: "DELETE FROM resources WHERE kind = ? AND id >= ?",
-  // One statement checks the parent and inserts, so it is atomic without a transaction.
+  // The foreign key checks that the resource exists. archived_at never decreases along
+  // a history: a clock stepped back is clamped to the resource's latest archive time,
+  // read inside this statement, so it holds across processes. Only protostore's own
+  // time format counts as latest (a garbage value would otherwise stick forever).
   // The snapshot records the revision of its transaction (?8) or else the current one.
   insertAudit:
     `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash, tag, schema_id,
       revision)
-    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, iif(?8 > 0, ?8, ${CURRENT_REVISION})
-    WHERE EXISTS (SELECT 1 FROM resources WHERE kind = ?1 AND id = ?2)
-    RETURNING id, revision`,
-  auditByHash: `SELECT data FROM resource_audit
+    VALUES (?1, ?2, ?3, coalesce((SELECT archived_at FROM resource_audit
+        WHERE kind = ?1 AND resource_id = ?2 AND archived_at > ?4
+          AND archived_at GLOB '${ISO_GLOB}'
+        ORDER BY archived_at DESC LIMIT 1), ?4), ?5, ?6, ?7,
+      iif(?8 > 0, ?8, ${CURRENT_REVISION}))
+    RETURNING id, archived_at, revision`,
+  auditByHash: `SELECT data, schema_id FROM resource_audit
     WHERE kind = ? AND resource_id = ? AND version_hash = ?
     ORDER BY archived_at DESC, id DESC LIMIT 1`,
-  auditByTag: `SELECT data FROM resource_audit
+  auditByTag: `SELECT data, schema_id FROM resource_audit
     WHERE kind = ? AND resource_id = ? AND tag = ?
     ORDER BY archived_at DESC, id DESC LIMIT 1`,
   // Labels holding a NUL are read whole, as bytes (see `wholeText`).
   history: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
     wholeText("tag")
-  }, data, revision
+  }, data, revision, schema_id
     FROM resource_audit
     WHERE kind = ? AND resource_id = ?
     ORDER BY archived_at DESC, id DESC`,
   historyPage: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
     wholeText("tag")
-  }, data, revision
+  }, data, revision, schema_id
     FROM resource_audit
     WHERE kind = ?1 AND resource_id = ?2 AND (archived_at, id) < (?3, ?4)
     ORDER BY archived_at DESC, id DESC LIMIT ?5`,
   historyFirst: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
     wholeText("tag")
-  }, data, revision
+  }, data, revision, schema_id
     FROM resource_audit
     WHERE kind = ? AND resource_id = ?
     ORDER BY archived_at DESC, id DESC LIMIT ?`,
@@ -228,11 +262,31 @@ export const SQL = {
     "DELETE FROM resource_audit_orphans WHERE kind = ? AND resource_id = ?",
   orphanHistory: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
     wholeText("tag")
-  }, data
+  }, data, schema_id
     FROM resource_audit_orphans
     WHERE kind = ? AND resource_id = ?
     ORDER BY archived_at DESC, id DESC`,
 } as const;
+
+/**
+ * @internal The statements whose rows are read as arrays: no object with column-name
+ * keys per row.
+ */
+export const ARRAY_ROWS = [
+  "upsert",
+  "create",
+  "updateIf",
+  "get",
+  "page",
+  "list",
+  "insertAudit",
+  "auditByHash",
+  "auditByTag",
+  "history",
+  "historyPage",
+  "historyFirst",
+  "orphanHistory",
+] as const satisfies readonly (keyof typeof SQL)[];
 
 type Statements = { [K in keyof typeof SQL]: StatementSync };
 
@@ -341,12 +395,7 @@ export class Store implements Disposable {
       statements[name] = db.prepare(sql);
     }
     this.#s = statements as Statements;
-    returnArrays(this.#s.list);
-    returnArrays(this.#s.history);
-    returnArrays(this.#s.orphanHistory);
-    returnArrays(this.#s.historyPage);
-    returnArrays(this.#s.historyFirst);
-    returnArrays(this.#s.page);
+    for (const name of ARRAY_ROWS) returnArrays(this.#s[name]);
     this.#schemaIds = new SchemaIds(db);
     this.#counter = new RevisionCounter(db);
     this.#changes = new ChangeLog(db);
@@ -413,21 +462,22 @@ export class Store implements Disposable {
       const schemaId = this.#schemaIds.idOf(schema);
       const revision = this.#counter.next();
       const s = this.#s;
-      if (ifRevision < 0) {
-        s.upsert.run(kind, id, data, updatedAt, schemaId, revision);
-      } else if (
-        (ifRevision === 0
-          ? s.create.run(kind, id, data, updatedAt, schemaId, revision)
-          : s.updateIf.run(
-            kind,
-            id,
-            data,
-            updatedAt,
-            schemaId,
-            revision,
-            ifRevision,
-          )).changes === 0
-      ) {
+      // all(), not get(): each statement steps to its end (see saveAudit). The row is
+      // the stored updated_at, clamped when the clock is behind it; none is a conflict.
+      const [row] = (ifRevision < 0
+        ? s.upsert.all(kind, id, data, updatedAt, schemaId, revision)
+        : ifRevision === 0
+        ? s.create.all(kind, id, data, updatedAt, schemaId, revision)
+        : s.updateIf.all(
+          kind,
+          id,
+          data,
+          updatedAt,
+          schemaId,
+          revision,
+          ifRevision,
+        )) as unknown as [string][];
+      if (row === undefined) {
         throw new ConflictError(
           kind,
           id,
@@ -436,7 +486,11 @@ export class Store implements Disposable {
         );
       }
       this.#changes.record(revision, kind, id, false);
-      return { revision, updatedAt: new Date(ms) };
+      const stored = row[0];
+      return {
+        revision,
+        updatedAt: stored === updatedAt ? new Date(ms) : new Date(stored),
+      };
     });
   }
 
@@ -464,9 +518,11 @@ export class Store implements Disposable {
     schema: D,
     kind: string,
     id: string,
+    options?: ReadOptions,
   ): ResourceEntry<MessageShape<D>> {
     requireKey("kind", kind);
     requireKey("id", id);
+    const accept = acceptedTypes(options);
     const row = this.#read(
       "getResourceEntry",
       kind,
@@ -478,9 +534,11 @@ export class Store implements Disposable {
         revision: number;
         create_revision: number;
         updated_at: string;
+        schema_id: number | null;
       }
       | undefined;
     if (row === undefined) throw new NotFoundError(kind, id);
+    this.#requireType(schema, row.schema_id, accept, kind, id);
     return {
       kind,
       id,
@@ -523,9 +581,10 @@ export class Store implements Disposable {
   listResourceEntries<D extends DescMessage>(
     schema: D,
     kind: string,
-    options?: PageOptions,
+    options?: PageOptions & ReadOptions,
   ): Page<ResourceEntry<MessageShape<D>>> {
     requireKey("kind", kind);
+    const accept = acceptedTypes(options);
     const limit = pageLimit(options);
     const scope = ["resources", kind];
     const after = options?.pageToken === undefined
@@ -543,11 +602,18 @@ export class Store implements Disposable {
       number,
       number,
       string,
+      number | null,
     ][];
     const count = Math.min(page.length, limit);
     const entries: ResourceEntry<MessageShape<D>>[] = new Array(count);
+    // Rows of a kind mostly share one schema id: check each id once per page.
+    let checked: number | null = null;
     for (let i = 0; i < count; i++) {
-      const [id, data, rev, createRevision, updatedAt] = page[i];
+      const [id, data, rev, createRevision, updatedAt, schemaId] = page[i];
+      if (schemaId !== checked && schemaId !== null) {
+        this.#requireType(schema, schemaId, accept, kind, id);
+        checked = schemaId;
+      }
       entries[i] = {
         kind,
         id,
@@ -566,7 +632,9 @@ export class Store implements Disposable {
 
   /**
    * The resource (kind, id) decoded with `schema`. Throws {@linkcode NotFoundError} when
-   * absent and {@linkcode StoreError} when its bytes do not decode with `schema`.
+   * absent, {@linkcode TypeMismatchError} when it was saved as another message type
+   * (unless `options.acceptTypes` names it), and {@linkcode StoreError} when its bytes
+   * do not decode with `schema`.
    *
    * @example
    * ```ts
@@ -585,25 +653,28 @@ export class Store implements Disposable {
     schema: D,
     kind: string,
     id: string,
+    options?: ReadOptions,
   ): MessageShape<D> {
     requireKey("kind", kind);
     requireKey("id", id);
+    const accept = acceptedTypes(options);
     const row = this.#read(
       "getResource",
       kind,
       id,
       () => this.#s.get.get(kind, id),
-    ) as
-      | { data: Uint8Array }
-      | undefined;
+    ) as unknown as DataRow | undefined;
     if (row === undefined) {
       throw new NotFoundError(kind, id);
     }
-    return decode(schema, row.data, kind, id);
+    this.#requireType(schema, row[1], accept, kind, id);
+    return decode(schema, row[0], kind, id);
   }
 
   /**
    * Every resource of `kind`, decoded with `schema`, ordered by id; `[]` when none.
+   * Throws {@linkcode TypeMismatchError}, naming the first such resource, when one was
+   * saved as another message type (unless `options.acceptTypes` names it).
    *
    * @example
    * ```ts
@@ -621,17 +692,30 @@ export class Store implements Disposable {
   listResources<D extends DescMessage>(
     schema: D,
     kind: string,
+    options?: ReadOptions,
   ): MessageShape<D>[] {
     requireKey("kind", kind);
+    const accept = acceptedTypes(options);
     const rows = this.#read(
       "listResources",
       kind,
       undefined,
       () => this.#s.list.all(kind),
-    ) as unknown as [Uint8Array][];
+    ) as unknown as DataRow[];
     const messages: MessageShape<D>[] = new Array(rows.length);
+    // Rows of a kind mostly share one schema id: check each id once per listing.
+    let checked: number | null = null;
     for (let i = 0; i < rows.length; i++) {
-      messages[i] = decode(schema, rows[i][0], kind, undefined);
+      const row = rows[i];
+      const schemaId = row[1];
+      if (schemaId !== checked && schemaId !== null) {
+        const recorded = this.#schemaIds.mismatch(schema, schemaId, accept);
+        if (recorded !== undefined) {
+          throw this.#listMismatch(kind, schemaId, recorded, schema.typeName);
+        }
+        checked = schemaId;
+      }
+      messages[i] = decode(schema, row[0], kind, undefined);
     }
     return messages;
   }
@@ -758,7 +842,9 @@ export class Store implements Disposable {
   /**
    * Archives `message` as a snapshot in the audit history of resource (kind,
    * resourceId), which must exist ({@linkcode NotFoundError} otherwise). Empty
-   * `versionHash` or `tag` are stored as absent.
+   * `versionHash` or `tag` are stored as absent. `archivedAt` is the clock's time, but
+   * never earlier than the resource's latest snapshot: when the clock stepped back, the
+   * snapshot gets that latest time, so the last saved is always the newest.
    *
    * @example
    * ```ts
@@ -790,39 +876,55 @@ export class Store implements Disposable {
     const ms = Date.now();
     const archivedAt = isoTime(ms);
     return this.#write("saveAudit", kind, resourceId, () => {
-      // all(), not get(): the statement must step to its end, or its autocommit does
-      // not finish and the WAL is never checkpointed.
-      const [result] = this.#s.insertAudit.all(
-        kind,
-        resourceId,
-        data,
-        archivedAt,
-        versionHash,
-        tag,
-        this.#schemaIds.idOf(schema),
-        this.#counter.pending(),
-      ) as { id: number; revision: number }[];
-      if (result === undefined) {
-        throw new NotFoundError(
+      let row: [number, string, number] | undefined;
+      try {
+        // all(), not get(): the statement must step to its end, or its autocommit does
+        // not finish and the WAL is never checkpointed.
+        [row] = this.#s.insertAudit.all(
           kind,
           resourceId,
-          `cannot archive a snapshot of resource ${
-            describeResource(kind, resourceId)
-          }: ` +
-            "it does not exist (save the resource first)",
-        );
+          data,
+          archivedAt,
+          versionHash,
+          tag,
+          this.#schemaIds.idOf(schema),
+          this.#counter.pending(),
+        ) as unknown as [number, string, number][];
+      } catch (error) {
+        // The foreign key refused the parent; the only other key (schema_id) was just
+        // looked up or inserted, but check the parent rather than assume.
+        if (
+          (error as { errcode?: number })?.errcode ===
+            SQLITE_CONSTRAINT_FOREIGNKEY &&
+          this.#s.get.get(kind, resourceId) === undefined
+        ) {
+          throw new NotFoundError(
+            kind,
+            resourceId,
+            `cannot archive a snapshot of resource ${
+              describeResource(kind, resourceId)
+            }: ` +
+              "it does not exist (save the resource first)",
+            { cause: error },
+          );
+        }
+        throw error;
       }
+      // The foreign key refuses a missing parent, so there is always a row.
+      const [id, stored, revision] = row!;
+      // Clamped by the statement when the clock is behind the latest snapshot.
       return {
-        id: result.id,
-        archivedAt: new Date(ms),
-        revision: result.revision,
+        id,
+        archivedAt: stored === archivedAt ? new Date(ms) : new Date(stored),
+        revision,
       };
     }, this.#schemaIds.has(schema));
   }
 
   /**
-   * The newest snapshot of (kind, resourceId) with `versionHash`, decoded with `schema`;
-   * {@linkcode AuditNotFoundError} when there is none.
+   * The newest (last saved) snapshot of (kind, resourceId) with `versionHash`, decoded
+   * with `schema`; {@linkcode AuditNotFoundError} when there is none,
+   * {@linkcode TypeMismatchError} when it was saved as another type.
    *
    * @example
    * ```ts
@@ -843,6 +945,7 @@ export class Store implements Disposable {
     kind: string,
     resourceId: string,
     versionHash: string,
+    options?: ReadOptions,
   ): MessageShape<D> {
     return this.#auditBy(
       schema,
@@ -851,12 +954,14 @@ export class Store implements Disposable {
       kind,
       resourceId,
       versionHash,
+      options,
     );
   }
 
   /**
-   * The newest snapshot of (kind, resourceId) with `tag`, decoded with `schema`;
-   * {@linkcode AuditNotFoundError} when there is none.
+   * The newest (last saved) snapshot of (kind, resourceId) with `tag`, decoded with
+   * `schema`; {@linkcode AuditNotFoundError} when there is none,
+   * {@linkcode TypeMismatchError} when it was saved as another type.
    *
    * @example
    * ```ts
@@ -877,6 +982,7 @@ export class Store implements Disposable {
     kind: string,
     resourceId: string,
     tag: string,
+    options?: ReadOptions,
   ): MessageShape<D> {
     return this.#auditBy(
       schema,
@@ -885,14 +991,19 @@ export class Store implements Disposable {
       kind,
       resourceId,
       tag,
+      options,
     );
   }
 
   /**
-   * The audit history of (kind, resourceId), newest first (by archive time, then by
-   * save order); `[]` when none. Each entry carries the revision it was archived at.
-   * With `{ limit, pageToken }` it returns one page instead: `{ entries,
-   * nextPageToken?, revision }` (keyset-paged, as {@linkcode Store.listResourceEntries}).
+   * The audit history of (kind, resourceId), newest first: by archive time, which never
+   * decreases along a history written by the Store, then by save order; imported
+   * snapshots keep their recorded times. `[]` when none. Each entry carries the
+   * revision it was archived at. Throws {@linkcode TypeMismatchError} when a snapshot
+   * was saved as another type (unless `options.acceptTypes` names it). With a `limit`
+   * or `pageToken` key it returns one page instead: `{ entries, nextPageToken?,
+   * revision }` (keyset-paged, as {@linkcode Store.listResourceEntries}); options with
+   * neither (`{ acceptTypes }`) still return the whole array.
    *
    * @example
    * ```ts
@@ -921,10 +1032,16 @@ export class Store implements Disposable {
     schema: D,
     kind: string,
     resourceId: string,
-  ): AuditEntry<MessageShape<D>>[];
+    options:
+      & ReadOptions
+      & (
+        | { limit: number | undefined; pageToken?: string }
+        | { pageToken: string | undefined; limit?: number }
+      ),
+  ): Page<AuditEntry<MessageShape<D>>>;
   /**
-   * One page of the audit history of (kind, resourceId), newest first: `{ entries,
-   * nextPageToken?, revision }`; pass `nextPageToken` as `pageToken` for the next.
+   * The whole audit history of (kind, resourceId), newest first; `options.acceptTypes`
+   * as for {@linkcode Store.getResource}.
    *
    * @example
    * ```ts
@@ -936,33 +1053,47 @@ export class Store implements Disposable {
    * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
    * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
    * store.saveAudit(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
-   * const page = store.listAuditHistory(StructSchema, "agent", "a1", { limit: 10 });
-   * assert.equal(page.entries.length, 1);
-   * assert.equal(page.nextPageToken, undefined);
+   * const history = store.listAuditHistory(StructSchema, "agent", "a1", {
+   *   acceptTypes: ["example.v1.OldAgent"],
+   * });
+   * assert.equal(history.length, 1);
    * ```
    */
   listAuditHistory<D extends DescMessage>(
     schema: D,
     kind: string,
     resourceId: string,
-    options: PageOptions,
-  ): Page<AuditEntry<MessageShape<D>>>;
+    options?: ReadOptions,
+  ): AuditEntry<MessageShape<D>>[];
   listAuditHistory<D extends DescMessage>(
     schema: D,
     kind: string,
     resourceId: string,
-    options?: PageOptions,
+    options?: ReadOptions & PageOptions,
   ): AuditEntry<MessageShape<D>>[] | Page<AuditEntry<MessageShape<D>>> {
     requireKey("kind", kind);
     requireKey("resourceId", resourceId);
-    if (options === undefined) {
+    const accept = acceptedTypes(options);
+    // A `limit` or `pageToken` key asks for a page, even when undefined (the first
+    // turn of a `pageToken: token` loop); `{ acceptTypes }` alone is a plain call.
+    if (
+      options === undefined ||
+      !("limit" in options || "pageToken" in options)
+    ) {
       const rows = this.#read(
         "listAuditHistory",
         kind,
         resourceId,
         () => this.#s.history.all(kind, resourceId),
       ) as unknown as HistoryRow[];
-      return historyEntries(schema, rows, rows.length, kind, resourceId);
+      return this.#historyEntries(
+        schema,
+        rows,
+        rows.length,
+        accept,
+        kind,
+        resourceId,
+      );
     }
     const limit = pageLimit(options);
     const scope = ["history", kind, resourceId];
@@ -986,13 +1117,54 @@ export class Store implements Disposable {
     );
     const page = rows as unknown as HistoryRow[];
     const count = Math.min(page.length, limit);
-    const entries = historyEntries(schema, page, count, kind, resourceId);
+    const entries = this.#historyEntries(
+      schema,
+      page,
+      count,
+      accept,
+      kind,
+      resourceId,
+    );
     const result: Page<AuditEntry<MessageShape<D>>> = { entries, revision };
     if (page.length > limit) {
       const [id, archivedAt] = page[count - 1];
       result.nextPageToken = encodePageToken(scope, [archivedAt, id]);
     }
     return result;
+  }
+
+  /** The first `count` history rows as entries, each recorded type checked once. */
+  #historyEntries<D extends DescMessage>(
+    schema: D,
+    rows: HistoryRow[],
+    count: number,
+    accept: ReadonlySet<string> | undefined,
+    kind: string,
+    resourceId: string,
+  ): AuditEntry<MessageShape<D>>[] {
+    const entries: AuditEntry<MessageShape<D>>[] = new Array(count);
+    let checked: number | null = null;
+    for (let i = 0; i < count; i++) {
+      const [id, archivedAt, versionHash, tag, data, revision, schemaId] =
+        rows[i];
+      if (schemaId !== checked && schemaId !== null) {
+        this.#requireType(schema, schemaId, accept, kind, resourceId);
+        checked = schemaId;
+      }
+      const entry: AuditEntry<MessageShape<D>> = {
+        id,
+        archivedAt: new Date(archivedAt),
+        revision,
+        message: decode(schema, data, kind, resourceId),
+      };
+      // Absent labels are absent keys, so entries deep-equal `{ id, archivedAt, ... }`.
+      const hash = readLabel(versionHash);
+      const label = readLabel(tag);
+      if (hash !== undefined) entry.versionHash = hash;
+      if (label !== undefined) entry.tag = label;
+      entries[i] = entry;
+    }
+    return entries;
   }
 
   /**
@@ -1016,16 +1188,23 @@ export class Store implements Disposable {
     schema: D,
     kind: string,
     resourceId: string,
+    options?: ReadOptions,
   ): AuditEntry<MessageShape<D>>[] {
     requireKey("kind", kind);
     requireKey("resourceId", resourceId);
+    const accept = acceptedTypes(options);
     const rows = this.#read(
       "listOrphanedAudit",
       kind,
       resourceId,
       () => this.#s.orphanHistory.all(kind, resourceId),
     ) as unknown as OrphanRow[];
-    return rows.map(([id, archivedAt, versionHash, tag, data]) => {
+    let checked: number | null = null;
+    return rows.map(([id, archivedAt, versionHash, tag, data, schemaId]) => {
+      if (schemaId !== checked && schemaId !== null) {
+        this.#requireType(schema, schemaId, accept, kind, resourceId);
+        checked = schemaId;
+      }
       const entry: AuditEntry<MessageShape<D>> = {
         id,
         archivedAt: new Date(archivedAt),
@@ -1182,9 +1361,11 @@ export class Store implements Disposable {
     kind: string,
     id: string,
     at: Date | number,
+    options?: ReadOptions,
   ): AuditEntry<MessageShape<D>> {
     requireKey("kind", kind);
     requireKey("id", id);
+    const accept = acceptedTypes(options);
     const [lookup, value] = pointInTime(at);
     const row = this.#read(
       "getResourceAt",
@@ -1193,6 +1374,7 @@ export class Store implements Disposable {
       () => this.#restoreStatements()[lookup].get(kind, id, value),
     ) as SnapshotRow | undefined;
     if (row === undefined) throw new AuditNotFoundError(kind, id, { at });
+    this.#requireType(schema, row.schema_id, accept, kind, id);
     const entry: AuditEntry<MessageShape<D>> = {
       id: row.id,
       archivedAt: new Date(row.archived_at),
@@ -1259,9 +1441,20 @@ export class Store implements Disposable {
         }
       }
       const revision = this.#counter.next();
-      this.#s.upsert.run(kind, id, row.data, updatedAt, schemaId, revision);
+      // all(): steps to its end (see saveAudit); the row is the stored, clamped time.
+      const [[stored]] = this.#s.upsert.all(
+        kind,
+        id,
+        row.data,
+        updatedAt,
+        schemaId,
+        revision,
+      ) as unknown as [string][];
       this.#changes.record(revision, kind, id, false);
-      return { revision, updatedAt: new Date(ms) };
+      return {
+        revision,
+        updatedAt: stored === updatedAt ? new Date(ms) : new Date(stored),
+      };
     });
   }
 
@@ -1552,6 +1745,7 @@ export class Store implements Disposable {
     kind: string,
     resourceId: string,
     value: string,
+    options: ReadOptions | undefined,
   ): MessageShape<D> {
     requireKey("kind", kind);
     requireKey("resourceId", resourceId);
@@ -1559,12 +1753,13 @@ export class Store implements Disposable {
       throw new StoreError(`${label} must be a string, got ${typeof value}`);
     }
     requireWellFormed(label, value);
+    const accept = acceptedTypes(options);
     const row = this.#read(
       `audit lookup by ${label}`,
       kind,
       resourceId,
       () => statement.get(kind, resourceId, value),
-    ) as { data: Uint8Array } | undefined;
+    ) as unknown as DataRow | undefined;
     if (row === undefined) {
       throw new AuditNotFoundError(
         kind,
@@ -1575,7 +1770,38 @@ export class Store implements Disposable {
         } has ${label} ${JSON.stringify(value)}`,
       );
     }
-    return decode(schema, row.data, kind, resourceId);
+    this.#requireType(schema, row[1], accept, kind, resourceId);
+    return decode(schema, row[0], kind, resourceId);
+  }
+
+  /** Throws {@linkcode TypeMismatchError} when a row recorded as `schemaId` is not `schema`'s. */
+  #requireType(
+    schema: DescMessage,
+    schemaId: number | null,
+    accept: ReadonlySet<string> | undefined,
+    kind: string,
+    id: string,
+  ): void {
+    const recorded = this.#schemaIds.mismatch(schema, schemaId, accept);
+    if (recorded !== undefined) {
+      throw new TypeMismatchError(kind, id, recorded, schema.typeName);
+    }
+  }
+
+  /** The error of a listing that met a row of another type: names the first such row. */
+  #listMismatch(
+    kind: string,
+    schemaId: number,
+    recorded: string,
+    requested: string,
+  ): TypeMismatchError {
+    const row = this.#read(
+      "listResources",
+      kind,
+      undefined,
+      () => this.#s.listTypeMismatch.get(kind, schemaId),
+    ) as { id: string } | undefined;
+    return new TypeMismatchError(kind, row?.id ?? "", recorded, requested);
   }
 
   #read<T>(
@@ -1737,9 +1963,13 @@ type OrphanRow = [
   string | Uint8Array | null,
   string | Uint8Array | null,
   Uint8Array,
+  number | null,
 ];
 
-/** A row of the history queries: id, archived_at, version_hash, tag, data, revision. */
+/**
+ * A row of the history queries: id, archived_at, version_hash, tag, data, revision,
+ * schema_id.
+ */
 type HistoryRow = [
   number,
   string,
@@ -1747,32 +1977,25 @@ type HistoryRow = [
   string | Uint8Array | null,
   Uint8Array,
   number,
+  number | null,
 ];
 
-function historyEntries<D extends DescMessage>(
-  schema: D,
-  rows: HistoryRow[],
-  count: number,
-  kind: string,
-  resourceId: string,
-): AuditEntry<MessageShape<D>>[] {
-  const entries: AuditEntry<MessageShape<D>>[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const [id, archivedAt, versionHash, tag, data, revision] = rows[i];
-    const entry: AuditEntry<MessageShape<D>> = {
-      id,
-      archivedAt: new Date(archivedAt),
-      revision,
-      message: decode(schema, data, kind, resourceId),
-    };
-    // Absent labels are absent keys, so entries deep-equal `{ id, archivedAt, ... }`.
-    const hash = readLabel(versionHash);
-    const label = readLabel(tag);
-    if (hash !== undefined) entry.versionHash = hash;
-    if (label !== undefined) entry.tag = label;
-    entries[i] = entry;
+/** A `get`, `list` or audit lookup row: the bytes and the recorded `schema_id`. */
+type DataRow = [Uint8Array, number | null];
+
+/** SQLite's extended result code for a refused foreign key. */
+const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
+
+/** `options.acceptTypes` as a set, checked; `undefined` when none. */
+function acceptedTypes(
+  options: ReadOptions | undefined,
+): ReadonlySet<string> | undefined {
+  const types = options?.acceptTypes;
+  if (types === undefined) return undefined;
+  if (!Array.isArray(types) || types.some((t) => typeof t !== "string")) {
+    throw new StoreError("acceptTypes must be an array of type names");
   }
-  return entries;
+  return new Set(types);
 }
 
 function requireKey(name: string, value: unknown): void {

@@ -25,6 +25,7 @@ import {
   Store,
   StoreClosedError,
   StoreError,
+  TypeMismatchError,
 } from "../../mod.ts";
 import { SQL } from "../../src/store/store.ts";
 import {
@@ -516,23 +517,22 @@ Deno.test("archivedAt has millisecond precision and orders the history", () =>
   withStore((store, path) => {
     store.saveResource(SkillSchema, "skill", "s1", skill("s1"));
     const t = Date.parse("2026-01-25T10:00:00.001Z");
-    // Saved in this order, but the clock says the first is the newest.
     const [a, b, c] = withClock(
-      [t + 5, t + 1, t + 3],
+      [t, t + 1, t + 3],
       () =>
         ["a", "b", "c"].map((name) =>
           store.saveAudit(SkillSchema, "skill", "s1", skill(name))
         ),
     );
-    assert.equal(a.archivedAt.getTime(), t + 5);
+    assert.equal(a.archivedAt.getTime(), t);
     assert.equal(b.archivedAt.toISOString(), "2026-01-25T10:00:00.002Z");
     const history = store.listAuditHistory(SkillSchema, "skill", "s1");
-    assert.deepEqual(names(history.map((e) => e.message)), ["a", "c", "b"]);
+    assert.deepEqual(names(history.map((e) => e.message)), ["c", "b", "a"]);
     assert.deepEqual(
       history.map((e) => e.archivedAt.getTime()),
-      [t + 5, t + 3, t + 1],
+      [t + 3, t + 1, t],
     );
-    assert.equal(history[1].id, c.id);
+    assert.equal(history[0].id, c.id);
     const db = new DatabaseSync(path);
     try {
       const row = db.prepare(
@@ -542,6 +542,140 @@ Deno.test("archivedAt has millisecond precision and orders the history", () =>
     } finally {
       db.close();
     }
+  }));
+
+Deno.test("newest means last saved when the clock steps back an hour between saves", () =>
+  withStore((store, path) => {
+    store.saveResource(SkillSchema, "skill", "s1", skill("live"));
+    const t = Date.parse("2026-01-25T10:00:00.000Z");
+    const hour = 3_600_000;
+    // An NTP correction between the two saves: the second save's clock reads an hour earlier.
+    const [before, after] = withClock([t, t - hour], () => [
+      store.saveAudit(SkillSchema, "skill", "s1", skill("older"), {
+        versionHash: "h",
+        tag: "v",
+      }),
+      store.saveAudit(SkillSchema, "skill", "s1", skill("newer"), {
+        versionHash: "h",
+        tag: "v",
+      }),
+    ]);
+    // Clamped to the latest archive time: never earlier than what the history holds.
+    assert.equal(before.archivedAt.getTime(), t);
+    assert.equal(after.archivedAt.getTime(), t);
+    const history = store.listAuditHistory(SkillSchema, "skill", "s1");
+    assert.deepEqual(names(history.map((e) => e.message)), ["newer", "older"]);
+    assert.deepEqual(history.map((e) => e.id), [after.id, before.id]);
+    assert.equal(
+      store.getAuditByTag(SkillSchema, "skill", "s1", "v").name,
+      "newer",
+    );
+    assert.equal(
+      store.getAuditByHash(SkillSchema, "skill", "s1", "h").name,
+      "newer",
+    );
+    // A later save on the stepped-back clock stays after both; another resource's
+    // history is not affected by this one's latest time.
+    store.saveResource(SkillSchema, "skill", "s2", skill("other"));
+    const [third, other] = withClock([t - hour + 1], () => [
+      store.saveAudit(SkillSchema, "skill", "s1", skill("third")),
+      store.saveAudit(SkillSchema, "skill", "s2", skill("other")),
+    ]);
+    assert.equal(third.archivedAt.getTime(), t);
+    assert.equal(other.archivedAt.getTime(), t - hour + 1);
+    assert.equal(
+      store.listAuditHistory(SkillSchema, "skill", "s1")[0].message.name,
+      "third",
+    );
+    // What is stored is what was returned.
+    assert.equal(
+      count(
+        path,
+        "SELECT count(*) FROM resource_audit WHERE archived_at = ?",
+        new Date(t).toISOString(),
+      ),
+      3,
+    );
+  }));
+
+Deno.test("a resource's updated_at never goes back when the clock does", () =>
+  withStore((store, path) => {
+    const t = Date.parse("2026-01-25T10:00:00.000Z");
+    withClock([t, t - 3_600_000], () => {
+      store.saveResource(SkillSchema, "skill", "s1", skill("first"));
+      store.saveResource(SkillSchema, "skill", "s1", skill("second"));
+    });
+    assert.equal(store.getResource(SkillSchema, "skill", "s1").name, "second");
+    assert.equal(
+      count(
+        path,
+        "SELECT count(*) FROM resources WHERE updated_at = ?",
+        new Date(t).toISOString(),
+      ),
+      1,
+    );
+    // A clock that moves forward again is taken as is.
+    withClock([t + 5], () => {
+      store.saveResource(SkillSchema, "skill", "s1", skill("third"));
+    });
+    assert.equal(
+      count(
+        path,
+        "SELECT count(*) FROM resources WHERE updated_at = ?",
+        new Date(t + 5).toISOString(),
+      ),
+      1,
+    );
+  }));
+
+Deno.test("imported snapshots keep their recorded order; a non-ISO time is not a floor", () =>
+  withStore((store, path) => {
+    store.saveResource(SkillSchema, "skill", "s1", skill("live"));
+    const db = new DatabaseSync(path);
+    try {
+      // As an import writes them: recorded times, inserted out of time order, plus a row
+      // whose time is not protostore's format (it sorts after every ISO time as text).
+      const insert = db.prepare(
+        "INSERT INTO resource_audit (kind, resource_id, data, archived_at) VALUES ('skill', 's1', ?, ?)",
+      );
+      insert.run(
+        toBinary(SkillSchema, skill("jan")),
+        "2026-01-10T00:00:00.000Z",
+      );
+      insert.run(
+        toBinary(SkillSchema, skill("dec")),
+        "2025-12-01T00:00:00.000Z",
+      );
+    } finally {
+      db.close();
+    }
+    assert.deepEqual(
+      names(
+        store.listAuditHistory(SkillSchema, "skill", "s1").map((e) =>
+          e.message
+        ),
+      ),
+      ["jan", "dec"],
+    );
+    const t = Date.parse("2026-01-25T10:00:00.000Z");
+    const saved = withClock(
+      [t],
+      () => store.saveAudit(SkillSchema, "skill", "s1", skill("now")),
+    );
+    assert.equal(saved.archivedAt.getTime(), t);
+    const raw = new DatabaseSync(path);
+    try {
+      raw.prepare(
+        "INSERT INTO resource_audit (kind, resource_id, data, archived_at) VALUES ('skill', 's1', x'', 'not a time')",
+      ).run();
+    } finally {
+      raw.close();
+    }
+    const later = withClock(
+      [t + 1],
+      () => store.saveAudit(SkillSchema, "skill", "s1", skill("later")),
+    );
+    assert.equal(later.archivedAt.getTime(), t + 1);
   }));
 
 Deno.test("many snapshots saved within one millisecond list newest first", () =>
@@ -743,6 +877,178 @@ Deno.test("saveAudit for a resource that does not exist throws NotFoundError", (
     );
     assert.equal(count(path, "SELECT count(*) FROM resource_audit"), 0);
     assert.equal(count(path, "SELECT count(*) FROM resource_audit_orphans"), 0);
+  }));
+
+/** Asserts `fn` throws a TypeMismatchError with these fields. */
+function assertMismatch(
+  fn: () => unknown,
+  kind: string,
+  id: string,
+  recordedType: string,
+  requestedType: string,
+): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof TypeMismatchError, String(error));
+    assert.ok(error instanceof StoreError);
+    assert.deepEqual(
+      [error.kind, error.id, error.recordedType, error.requestedType],
+      [kind, id, recordedType, requestedType],
+    );
+    return true;
+  });
+}
+
+Deno.test("every typed read of a row saved as another type throws TypeMismatchError", () =>
+  withStore((store, path) => {
+    store.saveResource(SkillSchema, "skill", "lint", skill("lint"));
+    store.saveAudit(SkillSchema, "skill", "lint", skill("lint"), {
+      versionHash: "h",
+      tag: "v1",
+    });
+    const Skill = "example.v1.Skill";
+    const Agent = "example.v1.Agent";
+    // Twice: the first read looks the recorded type up, the second uses the cache.
+    for (let i = 0; i < 2; i++) {
+      assertMismatch(
+        () => store.getResource(AgentSchema, "skill", "lint"),
+        "skill",
+        "lint",
+        Skill,
+        Agent,
+      );
+      assertMismatch(
+        () => store.listResources(AgentSchema, "skill"),
+        "skill",
+        "lint",
+        Skill,
+        Agent,
+      );
+      assertMismatch(
+        () => store.getAuditByTag(AgentSchema, "skill", "lint", "v1"),
+        "skill",
+        "lint",
+        Skill,
+        Agent,
+      );
+      assertMismatch(
+        () => store.getAuditByHash(AgentSchema, "skill", "lint", "h"),
+        "skill",
+        "lint",
+        Skill,
+        Agent,
+      );
+      assertMismatch(
+        () => store.listAuditHistory(AgentSchema, "skill", "lint"),
+        "skill",
+        "lint",
+        Skill,
+        Agent,
+      );
+    }
+    assert.equal(store.getResource(SkillSchema, "skill", "lint").name, "lint");
+    // Another process (no cached ids) sees the same.
+    using other = openStore(path);
+    assertMismatch(
+      () => other.getResource(AgentSchema, "skill", "lint"),
+      "skill",
+      "lint",
+      Skill,
+      Agent,
+    );
+    assert.equal(other.listResources(SkillSchema, "skill").length, 1);
+  }));
+
+Deno.test("a listing names the first row of another type among rows of the right one", () =>
+  withStore((store) => {
+    for (const id of ["a", "b", "d"]) {
+      store.saveResource(SkillSchema, "mixed", id, skill(id));
+    }
+    store.saveResource(
+      AgentSchema,
+      "mixed",
+      "c",
+      create(AgentSchema, { name: "c" }),
+    );
+    assertMismatch(
+      () => store.listResources(SkillSchema, "mixed"),
+      "mixed",
+      "c",
+      "example.v1.Agent",
+      "example.v1.Skill",
+    );
+  }));
+
+Deno.test("acceptTypes reads across a type rename; rows with no recorded type decode as before", () =>
+  withStore((store, path) => {
+    store.saveResource(SkillSchema, "skill", "lint", skill("lint"));
+    store.saveAudit(SkillSchema, "skill", "lint", skill("lint"), { tag: "v1" });
+    const accept = { acceptTypes: ["example.v1.Skill"] };
+    // Agent's field 1 is its name too, so the bytes decode.
+    assert.equal(
+      store.getResource(AgentSchema, "skill", "lint", accept).name,
+      "lint",
+    );
+    assert.equal(store.listResources(AgentSchema, "skill", accept).length, 1);
+    assert.equal(
+      store.getAuditByTag(AgentSchema, "skill", "lint", "v1", accept).name,
+      "lint",
+    );
+    assert.equal(
+      store.listAuditHistory(AgentSchema, "skill", "lint", accept).length,
+      1,
+    );
+    // Accepting does not stick: the next read without the option still refuses.
+    assert.throws(
+      () => store.getResource(AgentSchema, "skill", "lint"),
+      TypeMismatchError,
+    );
+    assert.throws(
+      () =>
+        store.getResource(AgentSchema, "skill", "lint", {
+          acceptTypes: ["other"],
+        }),
+      TypeMismatchError,
+    );
+    assert.throws(
+      () =>
+        store.getResource(AgentSchema, "skill", "lint", {
+          acceptTypes: "example.v1.Skill" as unknown as string[],
+        }),
+      StoreError,
+    );
+    // Go-written and imported rows have no recorded type; an id with no row in
+    // message_schemas counts as none. The same type name with other descriptors (a new
+    // version of the .proto) is the same type.
+    const db = new DatabaseSync(path);
+    try {
+      db.exec("PRAGMA foreign_keys = OFF");
+      const data = toBinary(SkillSchema, skill("go"));
+      db.prepare(
+        "INSERT INTO resources (kind, id, data, updated_at) VALUES ('skill', 'go', ?, '2026-01-25 10:00:00')",
+      ).run(data);
+      db.prepare(
+        "INSERT INTO resources (kind, id, data, updated_at, schema_id) VALUES ('skill', 'dangling', ?, '2026-01-25 10:00:00', 999)",
+      ).run(data);
+      const { id } = db.prepare(
+        `INSERT INTO message_schemas (type_name, digest, descriptor_set, created_at)
+         VALUES ('example.v1.Agent', 'other-digest', x'', '2026-01-25T10:00:00.000Z') RETURNING id`,
+      ).get() as { id: number };
+      db.prepare(
+        "INSERT INTO resources (kind, id, data, updated_at, schema_id) VALUES ('agent', 'v2', ?, '2026-01-25 10:00:00', ?)",
+      ).run(toBinary(AgentSchema, create(AgentSchema, { name: "v2" })), id);
+    } finally {
+      db.close();
+    }
+    assert.equal(store.getResource(AgentSchema, "skill", "go").name, "go");
+    assert.equal(
+      store.getResource(AgentSchema, "skill", "dangling").name,
+      "go",
+    );
+    assert.equal(store.getResource(AgentSchema, "agent", "v2").name, "v2");
+    assert.deepEqual(
+      names(store.listResources(SkillSchema, "skill")),
+      ["go", "go", "lint"],
+    );
   }));
 
 Deno.test("bytes that do not decode give a StoreError naming kind and id", () =>
@@ -1223,6 +1529,7 @@ Deno.test("queries by kind, (kind, id), hash, tag, history and the cascade use i
       historyFirst: { ordered: true },
       historyPage: { ordered: true },
       list: { ordered: true },
+      listTypeMismatch: { ordered: true },
       delete: { cascades: true },
       deleteKind: { cascades: true },
       deleteIdRange: { cascades: true },
