@@ -56,6 +56,7 @@ import {
   type PageOptions,
 } from "./paging.ts";
 import { CommitWaker, watchChanges, type WatchOptions } from "./watch.ts";
+import { parseLengths } from "./concat.ts";
 
 /**
  * @internal protobuf-es `DescMessage`: a message schema such as a generated `SkillSchema`.
@@ -211,6 +212,13 @@ export const SQL = {
     WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`,
   currentRevision: `SELECT ${CURRENT_REVISION} AS r`,
   list: "SELECT data, schema_id FROM resources WHERE kind = ? ORDER BY id",
+  // A whole listing as one row (see concat.ts): the bytes back to back, their lengths,
+  // the count, the distinct schema ids, and whether any value is not a blob. The
+  // subquery feeds the aggregates in id order.
+  listConcat:
+    `SELECT CAST(group_concat(data, '') AS BLOB), group_concat(length(data)), count(*),
+      group_concat(DISTINCT schema_id), total(typeof(data) <> 'blob')
+    FROM (SELECT data, schema_id FROM resources WHERE kind = ? ORDER BY id)`,
   // The error path of a listing: the first row of `kind` recorded with another type.
   listTypeMismatch:
     "SELECT id FROM resources WHERE kind = ? AND schema_id = ? ORDER BY id LIMIT 1",
@@ -279,6 +287,7 @@ export const ARRAY_ROWS = [
   "get",
   "page",
   "list",
+  "listConcat",
   "insertAudit",
   "auditByHash",
   "auditByTag",
@@ -360,6 +369,8 @@ export class Store implements Disposable {
   #readOnly: boolean;
   #s: Statements;
   #schemaIds: SchemaIds;
+  /** Whether listings may come as one blob: a blob read as text is its bytes in UTF-8. */
+  #concat: boolean;
   #depth = 0;
   #counter: RevisionCounter;
   #changes: ChangeLog;
@@ -401,6 +412,9 @@ export class Store implements Disposable {
     this.#changes = new ChangeLog(db);
     this.#retention = changeRetention;
     this.#dataVersion = returnArrays(db.prepare("PRAGMA data_version"));
+    this.#concat = (db.prepare("PRAGMA encoding").get() as {
+      encoding: string;
+    }).encoding === "UTF-8";
   }
 
   /**
@@ -696,6 +710,11 @@ export class Store implements Disposable {
   ): MessageShape<D>[] {
     requireKey("kind", kind);
     const accept = acceptedTypes(options);
+    if (this.#concat) {
+      const messages = this.#listConcat(schema, kind, accept);
+      if (messages !== null) return messages;
+    }
+    // Row by row: a non-UTF-8 file, a value that is not a blob, or over SQLite's size limit.
     const rows = this.#read(
       "listResources",
       kind,
@@ -1788,6 +1807,71 @@ export class Store implements Disposable {
     }
   }
 
+  /**
+   * A listing from one `listConcat` row; `null` when it must be read row by row. Each
+   * message is decoded from a view of a copy of at most {@linkcode CHUNK_ROWS} rows, so
+   * a message kept alone (whose bytes fields are views) keeps few rows' bytes alive.
+   */
+  #listConcat<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    accept: ReadonlySet<string> | undefined,
+  ): MessageShape<D>[] | null {
+    this.#live();
+    let row: [unknown, unknown, number, unknown, number];
+    try {
+      row = this.#s.listConcat.get(kind) as unknown as typeof row;
+    } catch (error) {
+      if ((error as { errcode?: number })?.errcode === SQLITE_TOOBIG) {
+        return null;
+      }
+      throw failure("listResources", kind, undefined, error, this.#readOnly);
+    }
+    const [bytes, lengthText, count, schemaIds, notBlobs] = row;
+    if (count === 0) return [];
+    if (
+      notBlobs !== 0 || !(bytes instanceof Uint8Array) ||
+      typeof lengthText !== "string"
+    ) {
+      return null;
+    }
+    const lengths = parseLengths(lengthText, count);
+    if (lengths === null) return null;
+    if (schemaIds !== null) {
+      for (const text of String(schemaIds).split(",")) {
+        const schemaId = Number(text);
+        const recorded = this.#schemaIds.mismatch(schema, schemaId, accept);
+        if (recorded !== undefined) {
+          throw this.#listMismatch(kind, schemaId, recorded, schema.typeName);
+        }
+      }
+    }
+    let total = 0;
+    for (let i = 0; i < count; i++) total += lengths[i];
+    if (total !== bytes.length) return null;
+    const messages: MessageShape<D>[] = new Array(count);
+    let at = 0;
+    for (let first = 0; first < count; first += CHUNK_ROWS) {
+      const last = Math.min(first + CHUNK_ROWS, count);
+      let size = 0;
+      for (let i = first; i < last; i++) size += lengths[i];
+      const chunk = bytes.slice(at, at + size);
+      let offset = 0;
+      for (let i = first; i < last; i++) {
+        const end = offset + lengths[i];
+        messages[i] = decode(
+          schema,
+          chunk.subarray(offset, end),
+          kind,
+          undefined,
+        );
+        offset = end;
+      }
+      at += size;
+    }
+    return messages;
+  }
+
   /** The error of a listing that met a row of another type: names the first such row. */
   #listMismatch(
     kind: string,
@@ -1982,6 +2066,12 @@ type HistoryRow = [
 
 /** A `get`, `list` or audit lookup row: the bytes and the recorded `schema_id`. */
 type DataRow = [Uint8Array, number | null];
+
+/** SQLite's result code for a string or blob over its size limit. */
+const SQLITE_TOOBIG = 18;
+
+/** Rows per copied chunk of a concatenated listing (see `#listConcat`). */
+const CHUNK_ROWS = 256;
 
 /** SQLite's extended result code for a refused foreign key. */
 const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
