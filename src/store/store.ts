@@ -897,8 +897,9 @@ export class Store implements Disposable {
     return this.#write("saveAudit", kind, resourceId, () => {
       let row: [number, string, number] | undefined;
       try {
-        // all(), not get(): the statement must step to its end, or its autocommit does
-        // not finish and the WAL is never checkpointed.
+        // all(), not get(): get() resets the statement before it reports SQLITE_DONE, and
+        // SQLite then skips the WAL auto-checkpoint of that commit, so a run of audit
+        // saves would grow the -wal file without bound (measured: 70 MB for 3,000).
         [row] = this.#s.insertAudit.all(
           kind,
           resourceId,

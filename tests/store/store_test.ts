@@ -643,6 +643,23 @@ Deno.test("newest means last saved when the clock steps back an hour between sav
     );
   }));
 
+Deno.test("a long run of autocommit saveAudit calls lets SQLite checkpoint the WAL", () =>
+  withStore((store, path) => {
+    store.saveResource(SkillSchema, "skill", "s1", skill("s1"));
+    const big = skill("big", { payload: new Uint8Array(3000).fill(7) });
+    for (let i = 0; i < 600; i++) {
+      store.saveAudit(SkillSchema, "skill", "s1", big);
+    }
+    // Each save writes several pages; without the auto-checkpoint (every 1,000 pages)
+    // the -wal file would hold them all (over 3,000 pages).
+    const walPages = Deno.statSync(`${path}-wal`).size / 4096;
+    assert.ok(walPages < 2000, `-wal holds ${walPages} pages`);
+    assert.equal(
+      store.listAuditHistory(SkillSchema, "skill", "s1").length,
+      600,
+    );
+  }));
+
 Deno.test("a resource's updated_at never goes back when the clock does", () =>
   withStore((store, path) => {
     const t = Date.parse("2026-01-25T10:00:00.000Z");
