@@ -17,7 +17,7 @@
  * (with its query plan), `inspectDatabase` on 1,000,000 resources vs a raw
  * `GROUP BY kind`, and `bench/import_badger_compare.ts` (its own child processes, for
  * peak RSS). `--quick` uses smaller sizes; `--no-import` skips the import; `--only`
- * runs some sections (comma-separated: ops, bulk, scaling, inspect, import,
+ * runs some sections (comma-separated: ops, go, bulk, scaling, inspect, import,
  * revisions — `bench/revisions_compare.ts`: the cost of revisions); `--json`
  * prints one JSON document instead of tables. Progress goes to stderr.
  *
@@ -48,6 +48,7 @@ import {
 } from "./_data.ts";
 import { prng } from "../tests/helpers/prng.ts";
 import { measureRevisions, revisionsMarkdown } from "./revisions_compare.ts";
+import { measureGoBaseline } from "./_go_baseline.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -57,7 +58,7 @@ const args = parseArgs({
     "no-import": { type: "boolean", default: false },
     only: {
       type: "string",
-      default: "ops,bulk,scaling,inspect,import,revisions",
+      default: "ops,go,bulk,scaling,inspect,import,revisions",
     },
   },
 });
@@ -83,6 +84,7 @@ const CONFIG = QUICK
     inspectRounds: 3,
     importKeys: 100_000,
     importRounds: 1,
+    go: { resources: 5_000, withHistory: 500, batch: 200, rounds: 9 },
   }
   : {
     resources: 10_000,
@@ -100,11 +102,14 @@ const CONFIG = QUICK
     inspectRounds: 7,
     importKeys: 1_000_000,
     importRounds: 3,
+    go: { resources: 20_000, withHistory: 2_000, batch: 400, rounds: 31 },
   };
 /** Audit snapshots per resource everywhere: "a 10-snapshot resource". */
 const SNAPSHOTS = 10;
 /** The generated databases cycle through this many distinct messages (bytes known). */
 const TEMPLATES = 256;
+/** Target of the Go-schema comparison: the Store's rate over raw's. */
+const GO_TARGET = 0.85;
 /** Per-operation target: store overhead at most this share of the call. */
 const MAX_OVERHEAD_PCT = 10;
 
@@ -385,7 +390,7 @@ function measureOperations(): OperationResult[] {
     },
     raw: () => {
       for (let k = 0; k < B; k++) {
-        raw.insertAudit.run(
+        raw.insertAudit.all(
           "target",
           targetIds[k % TARGETS],
           bytes[at(k)],
@@ -400,7 +405,7 @@ function measureOperations(): OperationResult[] {
     hand: () => {
       for (let k = 0; k < B; k++) {
         const data = toBinary(SkillSchema, messages[at(k)]);
-        raw.insertAudit.run(
+        raw.insertAudit.all(
           "target",
           targetIds[k % TARGETS],
           data,
@@ -928,6 +933,9 @@ async function measureImport(): Promise<ImportResult | { error: string }> {
 // ---------------------------------------------------------------------------- report
 
 const operations = SECTIONS.has("ops") ? measureOperations() : null;
+const goBaseline = SECTIONS.has("go")
+  ? measureGoBaseline(dir.path, CONFIG.go, log)
+  : null;
 const bulk = SECTIONS.has("bulk") ? measureBulk() : null;
 const { scaling, deletes } = SECTIONS.has("scaling")
   ? measureScaling()
@@ -942,6 +950,7 @@ const report = {
   env,
   config: CONFIG,
   operations,
+  goBaseline,
   bulk,
   scaling,
   deletes,
@@ -993,6 +1002,36 @@ function render(): string {
       "",
       "Per operation (µs per call; medians of interleaved rounds):",
       table(header, rows),
+    );
+  }
+  if (goBaseline) {
+    const rows = goBaseline.map((o) => [
+      o.operation,
+      f(o.storeUs),
+      f(o.rawUs),
+      x(o.ratio),
+      ok(o.ratio >= GO_TARGET),
+    ]);
+    out.push(
+      "",
+      "Against raw node:sqlite on the Go store's schema and SQL, with protobuf " +
+        `(${
+          CONFIG.go.resources.toLocaleString("en-US")
+        } BytesValue of 280 bytes; ` +
+        "µs of CPU per call; rate ratio, paired per round):",
+      table(
+        [
+          "operation",
+          "store",
+          "raw Go SQL",
+          "store/raw rate",
+          `≥${GO_TARGET}x`,
+        ],
+        rows,
+      ),
+      ...goBaseline.filter((o) => o.note).map((o) =>
+        `  ${o.operation}: ${o.note}`
+      ),
     );
   }
   if (bulk) {

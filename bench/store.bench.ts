@@ -190,7 +190,7 @@ Deno.bench({
   baseline: true,
   fn() {
     const n = audits++;
-    raw.insertAudit.run(
+    raw.insertAudit.all(
       "target",
       targets[n % TARGETS],
       bytes[n % N],
