@@ -3,8 +3,9 @@
  * of those tables (`store.ts`); the message types recorded once per database
  * (`schemas.ts`); revisions (`revisions.ts`: the counter), the change log
  * (`changes.ts`), the change feed's waiting (`watch.ts`), page tokens (`paging.ts`),
- * which snapshots a prune removes, in batches (`retention.ts`), and the lookups of
- * restore and point-in-time reads (`restore.ts`).
+ * which snapshots a prune removes, in batches (`retention.ts`), the lookups of
+ * restore and point-in-time reads (`restore.ts`), and listings read as one row
+ * (`concat.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/decode/`. Used by
  * admin, badger and cli, never the other way round.
