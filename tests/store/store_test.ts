@@ -652,7 +652,9 @@ Deno.test("a long run of autocommit saveAudit calls lets SQLite checkpoint the W
     }
     // Each save writes several pages; without the auto-checkpoint (every 1,000 pages)
     // the -wal file would hold them all (over 3,000 pages).
-    const walPages = Deno.statSync(`${path}-wal`).size / 4096;
+    const { page_size } = Store.connectionOf(store).prepare("PRAGMA page_size")
+      .get() as { page_size: number };
+    const walPages = Deno.statSync(`${path}-wal`).size / page_size;
     assert.ok(walPages < 2000, `-wal holds ${walPages} pages`);
     assert.equal(
       store.listAuditHistory(SkillSchema, "skill", "s1").length,
@@ -690,13 +692,12 @@ Deno.test("a resource's updated_at never goes back when the clock does", () =>
     );
   }));
 
-Deno.test("imported snapshots keep their recorded order; a non-ISO time is not a floor", () =>
+Deno.test("imported snapshots keep their recorded order", () =>
   withStore((store, path) => {
     store.saveResource(SkillSchema, "skill", "s1", skill("live"));
     const db = new DatabaseSync(path);
     try {
-      // As an import writes them: recorded times, inserted out of time order, plus a row
-      // whose time is not protostore's format (it sorts after every ISO time as text).
+      // As an import writes them: recorded times, inserted out of time order.
       const insert = db.prepare(
         "INSERT INTO resource_audit (kind, resource_id, data, archived_at) VALUES ('skill', 's1', ?, ?)",
       );
@@ -725,19 +726,6 @@ Deno.test("imported snapshots keep their recorded order; a non-ISO time is not a
       () => store.saveAudit(SkillSchema, "skill", "s1", skill("now")),
     );
     assert.equal(saved.archivedAt.getTime(), t);
-    const raw = new DatabaseSync(path);
-    try {
-      raw.prepare(
-        "INSERT INTO resource_audit (kind, resource_id, data, archived_at) VALUES ('skill', 's1', x'', 'not a time')",
-      ).run();
-    } finally {
-      raw.close();
-    }
-    const later = withClock(
-      [t + 1],
-      () => store.saveAudit(SkillSchema, "skill", "s1", skill("later")),
-    );
-    assert.equal(later.archivedAt.getTime(), t + 1);
   }));
 
 Deno.test("many snapshots saved within one millisecond list newest first", () =>
@@ -1086,17 +1074,17 @@ Deno.test("acceptTypes reads across a type rename; rows with no recorded type de
       db.exec("PRAGMA foreign_keys = OFF");
       const data = toBinary(SkillSchema, skill("go"));
       db.prepare(
-        "INSERT INTO resources (kind, id, data, updated_at) VALUES ('skill', 'go', ?, '2026-01-25 10:00:00')",
+        "INSERT INTO resources (kind, id, data, updated_at) VALUES ('skill', 'go', ?, '2026-01-25T10:00:00.000Z')",
       ).run(data);
       db.prepare(
-        "INSERT INTO resources (kind, id, data, updated_at, schema_id) VALUES ('skill', 'dangling', ?, '2026-01-25 10:00:00', 999)",
+        "INSERT INTO resources (kind, id, data, updated_at, schema_id) VALUES ('skill', 'dangling', ?, '2026-01-25T10:00:00.000Z', 999)",
       ).run(data);
       const { id } = db.prepare(
         `INSERT INTO message_schemas (type_name, digest, descriptor_set, created_at)
          VALUES ('example.v1.Agent', 'other-digest', x'', '2026-01-25T10:00:00.000Z') RETURNING id`,
       ).get() as { id: number };
       db.prepare(
-        "INSERT INTO resources (kind, id, data, updated_at, schema_id) VALUES ('agent', 'v2', ?, '2026-01-25 10:00:00', ?)",
+        "INSERT INTO resources (kind, id, data, updated_at, schema_id) VALUES ('agent', 'v2', ?, '2026-01-25T10:00:00.000Z', ?)",
       ).run(toBinary(AgentSchema, create(AgentSchema, { name: "v2" })), id);
     } finally {
       db.close();
