@@ -665,10 +665,24 @@ Deno.test("a long run of autocommit saveAudit calls lets SQLite checkpoint the W
 Deno.test("a resource's updated_at never goes back when the clock does", () =>
   withStore((store, path) => {
     const t = Date.parse("2026-01-25T10:00:00.000Z");
-    withClock([t, t - 3_600_000], () => {
-      store.saveResource(SkillSchema, "skill", "s1", skill("first"));
-      store.saveResource(SkillSchema, "skill", "s1", skill("second"));
-    });
+    const [first, second, conditional] = withClock(
+      [t, t - 3_600_000, t - 7_200_000],
+      () => [
+        store.saveResource(SkillSchema, "skill", "s1", skill("first")),
+        store.saveResource(SkillSchema, "skill", "s1", skill("second")),
+        store.saveResource(SkillSchema, "skill", "s1", skill("second"), {
+          ifRevision: 2,
+        }),
+      ],
+    );
+    // saveResource returns the stored time, the upsert's and the conditional write's.
+    assert.equal(first.updatedAt.getTime(), t);
+    assert.equal(second.updatedAt.getTime(), t);
+    assert.equal(conditional.updatedAt.getTime(), t);
+    assert.equal(
+      store.getResourceEntry(SkillSchema, "skill", "s1").updatedAt.getTime(),
+      t,
+    );
     assert.equal(store.getResource(SkillSchema, "skill", "s1").name, "second");
     assert.equal(
       count(
@@ -994,7 +1008,52 @@ Deno.test("every typed read of a row saved as another type throws TypeMismatchEr
         Skill,
         Agent,
       );
+      // The revisions' reads: entries, pages of a kind and of a history.
+      assertMismatch(
+        () => store.getResourceEntry(AgentSchema, "skill", "lint"),
+        "skill",
+        "lint",
+        Skill,
+        Agent,
+      );
+      assertMismatch(
+        () => store.listResourceEntries(AgentSchema, "skill", { limit: 5 }),
+        "skill",
+        "lint",
+        Skill,
+        Agent,
+      );
+      assertMismatch(
+        () =>
+          store.listAuditHistory(AgentSchema, "skill", "lint", { limit: 5 }),
+        "skill",
+        "lint",
+        Skill,
+        Agent,
+      );
     }
+    // acceptTypes alone keeps the plain call's array; a limit makes it a page.
+    const accepted = store.listAuditHistory(AgentSchema, "skill", "lint", {
+      acceptTypes: [Skill],
+    });
+    assert.ok(Array.isArray(accepted));
+    assert.equal(accepted.length, 1);
+    const page = store.listAuditHistory(AgentSchema, "skill", "lint", {
+      acceptTypes: [Skill],
+      limit: 5,
+    });
+    assert.equal(page.entries.length, 1);
+    assert.equal(
+      store.getResourceEntry(AgentSchema, "skill", "lint", {
+        acceptTypes: [Skill],
+      }).id,
+      "lint",
+    );
+    assert.equal(
+      store.listResourceEntries(AgentSchema, "skill", { acceptTypes: [Skill] })
+        .entries.length,
+      1,
+    );
     assert.equal(store.getResource(SkillSchema, "skill", "lint").name, "lint");
     // Another process (no cached ids) sees the same.
     using other = openStore(path);
