@@ -1008,7 +1008,14 @@ Deno.test("every typed read of a row saved as another type throws TypeMismatchEr
         Skill,
         Agent,
       );
-      // The revisions' reads: entries, pages of a kind and of a history.
+      // The revisions' reads: entries, pages of a kind and of a history, a past state.
+      assertMismatch(
+        () => store.getResourceAt(AgentSchema, "skill", "lint", new Date()),
+        "skill",
+        "lint",
+        Skill,
+        Agent,
+      );
       assertMismatch(
         () => store.getResourceEntry(AgentSchema, "skill", "lint"),
         "skill",
