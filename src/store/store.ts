@@ -1751,6 +1751,67 @@ export class Store implements Disposable {
     return store.#live();
   }
 
+  /**
+   * @internal Opens a transaction (depth 0) or savepoint that may span awaits, for the
+   * async wrapper, which keeps other callers out meanwhile. Pair with {@linkcode Store.leave}.
+   */
+  static enter(store: Store): void {
+    store.#enter();
+  }
+
+  /** @internal Commits (or rolls back) what {@linkcode Store.enter} opened last. */
+  static leave(store: Store, commit: boolean): void {
+    store.#leave(commit);
+  }
+
+  #enter(): void {
+    const db = this.#live();
+    const depth = this.#depth;
+    try {
+      if (depth === 0) db.exec(this.#readOnly ? "BEGIN" : "BEGIN IMMEDIATE");
+      else db.exec(`SAVEPOINT protostore_${depth}`);
+    } catch (error) {
+      throw failure("transaction", undefined, undefined, error, this.#readOnly);
+    }
+    this.#depth = depth + 1;
+  }
+
+  #leave(commit: boolean): void {
+    const depth = this.#depth - 1;
+    this.#depth = depth;
+    const db = this.#db;
+    if (!commit) {
+      this.#undo(depth);
+      return;
+    }
+    if (db === null) {
+      throw new StoreClosedError(`the store for ${this.path} is closed`);
+    }
+    if (!db.isTransaction) {
+      this.#undo(depth);
+      throw new StoreError(
+        "transaction commit failed: SQLite already rolled back the transaction after an " +
+          "earlier error; run it again",
+      );
+    }
+    try {
+      if (depth === 0) {
+        this.#compactIfDue();
+        db.exec("COMMIT");
+        this.#committed();
+      } else db.exec(`RELEASE protostore_${depth}`);
+    } catch (error) {
+      this.#undo(depth);
+      throw failure(
+        "transaction commit",
+        undefined,
+        undefined,
+        error,
+        this.#readOnly,
+      );
+    }
+  }
+
   #live(): DatabaseSync {
     if (this.#db === null) {
       throw new StoreClosedError(`the store for ${this.path} is closed`);
@@ -2223,3 +2284,14 @@ function prefixUpperBound(prefix: string): string | null {
   }
   return null;
 }
+
+/** @internal Argument checks and codecs shared with the PostgreSQL store (same errors on both). */
+export {
+  decode as decodeMessage,
+  describe as describeTarget,
+  encode as encodeMessage,
+  optionalLabel,
+  prefixUpperBound,
+  requireKey,
+  requireWellFormed,
+};

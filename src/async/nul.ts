@@ -1,0 +1,33 @@
+/**
+ * NUL (U+0000) in names: PostgreSQL's `text` cannot hold it, so every backend behind
+ * `AsyncStore` refuses it in kinds, ids, version hashes and tags with the same error
+ * (the synchronous SQLite `Store` still accepts it, as it always has).
+ *
+ * @module
+ */
+import { StoreError } from "../errors.ts";
+
+/**
+ * Throws {@linkcode StoreError} when a named string argument holds NUL.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { refuseNul } from "./nul.ts";
+ *
+ * refuseNul({ kind: "agent", id: "a1" });
+ * assert.throws(() => refuseNul({ id: "a\u0000b" }), /NUL/);
+ * ```
+ */
+export function refuseNul(args: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(args)) {
+    if (typeof value === "string" && value.includes("\u0000")) {
+      throw new StoreError(
+        `${name} ${
+          JSON.stringify(value)
+        } contains NUL (\\u0000), which PostgreSQL cannot ` +
+          "store in text; protostore refuses it on every backend behind AsyncStore",
+      );
+    }
+  }
+}

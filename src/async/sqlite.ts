@@ -1,0 +1,362 @@
+/**
+ * The embedded SQLite `Store` behind {@linkcode AsyncStore}: each call runs the
+ * synchronous method and returns a settled promise (no extra work on the fast path).
+ * `transaction(async (tx) => …)` holds SQLite's write transaction across awaits, so
+ * calls on the outer store wait until it ends instead of joining it.
+ *
+ * @module
+ */
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { StoreError } from "../errors.ts";
+import {
+  type AuditEntry,
+  type AuditEntryInfo,
+  type AuditMeta,
+  type Page,
+  type ResourceEntry,
+  type SavedResource,
+  Store,
+  type WriteOptions,
+} from "../store/store.ts";
+import type { ChangesOptions, ResourceChange } from "../store/changes.ts";
+import type { PageOptions } from "../store/paging.ts";
+import type { WatchOptions } from "../store/watch.ts";
+import type { AsyncStore } from "./store.ts";
+import { refuseNul } from "./nul.ts";
+
+/** Runs `fn` now and returns its result or error as a promise. */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** The open transaction of a {@linkcode SqliteAsyncStore}: who may use the connection. */
+interface Gate {
+  /** Resolves when the open transaction ends; `null` when none is open. */
+  idle: Promise<void> | null;
+}
+
+/**
+ * A `Store` as an {@linkcode AsyncStore}. Get one from `connectStore(path)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connectStore } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * await using store = await connectStore(`${await Deno.makeTempDir()}/a.sqlite`);
+ * assert.equal(store.backend, "sqlite");
+ * await store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+ * assert.equal((await store.listResources(StructSchema, "agent")).length, 1);
+ * ```
+ */
+export class SqliteAsyncStore implements AsyncStore {
+  /** The database file. */
+  readonly target: string;
+  /** Always `"sqlite"`. */
+  readonly backend = "sqlite" as const;
+  #store: Store;
+  #gate: Gate;
+  /** Inside a transaction: false once its callback settled. */
+  #open: boolean;
+  #inTransaction: boolean;
+
+  /**
+   * Wraps an open `Store` (which this object then owns and closes).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { openStore } from "@protostore/store";
+   * import { SqliteAsyncStore } from "./sqlite.ts";
+   *
+   * await using store = new SqliteAsyncStore(openStore(await Deno.makeTempFile()));
+   * assert.equal(await store.currentRevision(), 0);
+   * ```
+   */
+  constructor(store: Store, gate?: Gate) {
+    this.#store = store;
+    this.target = store.path;
+    this.#gate = gate ?? { idle: null };
+    this.#inTransaction = gate !== undefined;
+    this.#open = true;
+  }
+
+  /** Runs `fn` on the store now, or after the open transaction of another caller. */
+  #run<T>(fn: (store: Store) => T): Promise<T> {
+    if (this.#inTransaction) {
+      if (!this.#open) {
+        return Promise.reject(
+          new StoreError(
+            "this transaction's store was used after its callback settled; use the outer store",
+          ),
+        );
+      }
+      return settle(() => fn(this.#store));
+    }
+    const idle = this.#gate.idle;
+    if (idle === null) return settle(() => fn(this.#store));
+    return idle.then(() => this.#run(fn));
+  }
+
+  /** See `Store.saveResource`. */
+  saveResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    message: MessageShape<D>,
+    options?: WriteOptions,
+  ): Promise<SavedResource> {
+    return this.#run((s) => {
+      refuseNul({ kind, id });
+      return s.saveResource(schema, kind, id, message, options);
+    });
+  }
+
+  /** See `Store.getResource`. */
+  getResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+  ): Promise<MessageShape<D>> {
+    return this.#run((s) => {
+      refuseNul({ kind, id });
+      return s.getResource(schema, kind, id);
+    });
+  }
+
+  /** See `Store.getResourceEntry`. */
+  getResourceEntry<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+  ): Promise<ResourceEntry<MessageShape<D>>> {
+    return this.#run((s) => {
+      refuseNul({ kind, id });
+      return s.getResourceEntry(schema, kind, id);
+    });
+  }
+
+  /** See `Store.listResources`. */
+  listResources<D extends DescMessage>(
+    schema: D,
+    kind: string,
+  ): Promise<MessageShape<D>[]> {
+    return this.#run((s) => {
+      refuseNul({ kind });
+      return s.listResources(schema, kind);
+    });
+  }
+
+  /** See `Store.listResourceEntries`. */
+  listResourceEntries<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    options?: PageOptions,
+  ): Promise<Page<ResourceEntry<MessageShape<D>>>> {
+    return this.#run((s) => {
+      refuseNul({ kind });
+      return s.listResourceEntries(schema, kind, options);
+    });
+  }
+
+  /** See `Store.deleteResource`. */
+  deleteResource(
+    kind: string,
+    id: string,
+    options?: WriteOptions,
+  ): Promise<boolean> {
+    return this.#run((s) => {
+      refuseNul({ kind, id });
+      return s.deleteResource(kind, id, options);
+    });
+  }
+
+  /** See `Store.deleteResourcesByKind`. */
+  deleteResourcesByKind(kind: string): Promise<number> {
+    return this.#run((s) => {
+      refuseNul({ kind });
+      return s.deleteResourcesByKind(kind);
+    });
+  }
+
+  /**
+   * See `Store.deleteResourcesByIdPrefix`.
+   *
+   * @deprecated BadgerDB-era prefix delete.
+   */
+  deleteResourcesByIdPrefix(kind: string, idPrefix: string): Promise<number> {
+    return this.#run((s) => {
+      refuseNul({ kind, idPrefix });
+      return s.deleteResourcesByIdPrefix(kind, idPrefix);
+    });
+  }
+
+  /** See `Store.saveAudit`. */
+  saveAudit<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    message: MessageShape<D>,
+    meta?: AuditMeta,
+  ): Promise<AuditEntryInfo> {
+    return this.#run((s) => {
+      refuseNul({
+        kind,
+        resourceId,
+        versionHash: meta?.versionHash,
+        tag: meta?.tag,
+      });
+      return s.saveAudit(schema, kind, resourceId, message, meta);
+    });
+  }
+
+  /** See `Store.getAuditByHash`. */
+  getAuditByHash<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    versionHash: string,
+  ): Promise<MessageShape<D>> {
+    return this.#run((s) => {
+      refuseNul({ kind, resourceId, versionHash });
+      return s.getAuditByHash(schema, kind, resourceId, versionHash);
+    });
+  }
+
+  /** See `Store.getAuditByTag`. */
+  getAuditByTag<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    tag: string,
+  ): Promise<MessageShape<D>> {
+    return this.#run((s) => {
+      refuseNul({ kind, resourceId, tag });
+      return s.getAuditByTag(schema, kind, resourceId, tag);
+    });
+  }
+
+  /** See `Store.listAuditHistory`. */
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+  ): Promise<AuditEntry<MessageShape<D>>[]>;
+  /** See `Store.listAuditHistory` (one page). */
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options: PageOptions,
+  ): Promise<Page<AuditEntry<MessageShape<D>>>>;
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options?: PageOptions,
+  ): Promise<
+    AuditEntry<MessageShape<D>>[] | Page<AuditEntry<MessageShape<D>>>
+  > {
+    return this.#run((s) => {
+      refuseNul({ kind, resourceId });
+      return options === undefined
+        ? s.listAuditHistory(schema, kind, resourceId)
+        : s.listAuditHistory(schema, kind, resourceId, options);
+    });
+  }
+
+  /** See `Store.deleteAuditByResourceId`. */
+  deleteAuditByResourceId(kind: string, resourceId: string): Promise<number> {
+    return this.#run((s) => {
+      refuseNul({ kind, resourceId });
+      return s.deleteAuditByResourceId(kind, resourceId);
+    });
+  }
+
+  /** See `Store.currentRevision`. */
+  currentRevision(): Promise<number> {
+    return this.#run((s) => s.currentRevision());
+  }
+
+  /** See `Store.changesSince`. */
+  changesSince(
+    revision: number,
+    options?: ChangesOptions,
+  ): Promise<ResourceChange[]> {
+    return this.#run((s) => s.changesSince(revision, options));
+  }
+
+  /** See `Store.watch`. */
+  watch(options?: WatchOptions): AsyncGenerator<ResourceChange, void> {
+    return this.#store.watch(options);
+  }
+
+  /** See `Store.compactChanges`. */
+  compactChanges(throughRevision: number): Promise<number> {
+    return this.#run((s) => s.compactChanges(throughRevision));
+  }
+
+  /** See {@linkcode AsyncStore.transaction}. */
+  async transaction<T>(fn: (tx: AsyncStore) => Promise<T>): Promise<T> {
+    if (typeof fn !== "function") {
+      throw new StoreError(`transaction() takes a function, got ${typeof fn}`);
+    }
+    if (this.#inTransaction) {
+      if (!this.#open) {
+        throw new StoreError(
+          "this transaction's store was used after its callback settled; use the outer store",
+        );
+      }
+      return await this.#scope(fn, this.#gate);
+    }
+    while (this.#gate.idle !== null) await this.#gate.idle;
+    let release!: () => void;
+    this.#gate.idle = new Promise((resolve) => release = resolve);
+    try {
+      return await this.#scope(fn, { idle: null });
+    } finally {
+      this.#gate.idle = null;
+      release();
+    }
+  }
+
+  async #scope<T>(fn: (tx: AsyncStore) => Promise<T>, gate: Gate): Promise<T> {
+    Store.enter(this.#store);
+    const tx = new SqliteAsyncStore(this.#store, gate);
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (error) {
+      tx.#open = false;
+      Store.leave(this.#store, false);
+      throw error;
+    }
+    tx.#open = false;
+    Store.leave(this.#store, true);
+    return result;
+  }
+
+  /** Closes the file; idempotent. */
+  close(): Promise<void> {
+    if (this.#inTransaction) {
+      return Promise.reject(
+        new StoreError(
+          "close() the outer store, not the one a transaction handed out",
+        ),
+      );
+    }
+    this.#store.close();
+    return Promise.resolve();
+  }
+
+  /** Closes the file at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

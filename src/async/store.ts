@@ -1,0 +1,167 @@
+/**
+ * `AsyncStore`: the Store's contract with methods that return promises, implemented by
+ * the embedded SQLite store (src/async/sqlite.ts) and by PostgreSQL (src/postgres/).
+ * It lives above both backends, in its own folder, so neither backend imports the other
+ * and `connectStore` can choose between them.
+ *
+ * @module
+ */
+import type {
+  DescMessage as ProtobufDescMessage,
+  MessageShape as ProtobufMessageShape,
+} from "@bufbuild/protobuf";
+import type {
+  AuditEntry,
+  AuditEntryInfo,
+  AuditMeta,
+  Page,
+  ResourceEntry,
+  SavedResource,
+  WriteOptions,
+} from "../store/store.ts";
+import type { ChangesOptions, ResourceChange } from "../store/changes.ts";
+import type { PageOptions } from "../store/paging.ts";
+import type { WatchOptions } from "../store/watch.ts";
+
+/** @internal protobuf-es `DescMessage` (see src/store/store.ts for why the alias). */
+type DescMessage = ProtobufDescMessage;
+/** @internal protobuf-es `MessageShape`. */
+type MessageShape<D extends DescMessage> = ProtobufMessageShape<D>;
+
+/**
+ * The store behind a connection string: the methods of the synchronous `Store`, each
+ * returning a promise, with the same arguments, results and errors on every backend.
+ * Get one from {@linkcode connectStore}.
+ *
+ * Differences from `Store`: {@linkcode AsyncStore.transaction} takes an async callback
+ * and hands it a transaction-bound store; {@linkcode AsyncStore.close} is async and
+ * `await using` closes the store.
+ *
+ * @example The same code on SQLite or PostgreSQL
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connectStore } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * await using store = await connectStore(`${await Deno.makeTempDir()}/app.sqlite`);
+ * const saved = await store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+ * await store.transaction(async (tx) => {
+ *   const entry = await tx.getResourceEntry(StructSchema, "agent", "a1");
+ *   await tx.saveResource(StructSchema, "agent", "a1", entry.message, {
+ *     ifRevision: entry.revision,
+ *   });
+ * });
+ * assert.equal(await store.currentRevision(), saved.revision + 1);
+ * ```
+ */
+export interface AsyncStore extends AsyncDisposable {
+  /** What the store is on: a file path, or the connection string without its password. */
+  readonly target: string;
+  /** `"sqlite"` or `"postgres"`. */
+  readonly backend: "sqlite" | "postgres";
+
+  /** `Store.saveResource`. */
+  saveResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    message: MessageShape<D>,
+    options?: WriteOptions,
+  ): Promise<SavedResource>;
+  /** `Store.getResource`. */
+  getResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+  ): Promise<MessageShape<D>>;
+  /** `Store.getResourceEntry`. */
+  getResourceEntry<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+  ): Promise<ResourceEntry<MessageShape<D>>>;
+  /** `Store.listResources`. */
+  listResources<D extends DescMessage>(
+    schema: D,
+    kind: string,
+  ): Promise<MessageShape<D>[]>;
+  /** `Store.listResourceEntries`. */
+  listResourceEntries<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    options?: PageOptions,
+  ): Promise<Page<ResourceEntry<MessageShape<D>>>>;
+  /** `Store.deleteResource`. */
+  deleteResource(
+    kind: string,
+    id: string,
+    options?: WriteOptions,
+  ): Promise<boolean>;
+  /** `Store.deleteResourcesByKind`. */
+  deleteResourcesByKind(kind: string): Promise<number>;
+  /**
+   * `Store.deleteResourcesByIdPrefix`: the prefix is literal (no wildcards).
+   *
+   * @deprecated BadgerDB-era prefix delete, kept for parity with `Store`.
+   */
+  deleteResourcesByIdPrefix(kind: string, idPrefix: string): Promise<number>;
+  /** `Store.saveAudit`. */
+  saveAudit<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    message: MessageShape<D>,
+    meta?: AuditMeta,
+  ): Promise<AuditEntryInfo>;
+  /** `Store.getAuditByHash`. */
+  getAuditByHash<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    versionHash: string,
+  ): Promise<MessageShape<D>>;
+  /** `Store.getAuditByTag`. */
+  getAuditByTag<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    tag: string,
+  ): Promise<MessageShape<D>>;
+  /** `Store.listAuditHistory`: the whole history, newest first. */
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+  ): Promise<AuditEntry<MessageShape<D>>[]>;
+  /** `Store.listAuditHistory` with `{ limit, pageToken }`: one page. */
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options: PageOptions,
+  ): Promise<Page<AuditEntry<MessageShape<D>>>>;
+  /** `Store.deleteAuditByResourceId`. */
+  deleteAuditByResourceId(kind: string, resourceId: string): Promise<number>;
+  /** `Store.currentRevision`. */
+  currentRevision(): Promise<number>;
+  /** `Store.changesSince`. */
+  changesSince(
+    revision: number,
+    options?: ChangesOptions,
+  ): Promise<ResourceChange[]>;
+  /** `Store.watch`: every change after `afterRevision`, each once, in revision order. */
+  watch(options?: WatchOptions): AsyncGenerator<ResourceChange, void>;
+  /** `Store.compactChanges`. */
+  compactChanges(throughRevision: number): Promise<number>;
+  /**
+   * Runs `fn` in one transaction on one connection, with a store bound to it: what
+   * `fn` writes through `tx` commits together when its promise resolves, or rolls back
+   * when it rejects (the error is rethrown). Nested calls on `tx` are savepoints.
+   * Calls on the outer store while it runs wait (SQLite) or use other connections
+   * (PostgreSQL); `tx` must not be used after `fn` settles.
+   */
+  transaction<T>(fn: (tx: AsyncStore) => Promise<T>): Promise<T>;
+  /** Closes the store (the SQLite file, or the pool and its listener); idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,173 @@
+/**
+ * The only place the `postgres` driver is opened: a pool with the settings the store
+ * relies on, and one classifier of PostgreSQL failures into {@linkcode StoreError}.
+ *
+ * What the driver does by default and the store cannot have:
+ * - server notices go to stdout (that would corrupt `--json` output): `onnotice` drops them;
+ * - `bytea` arrives as a Node `Buffer` (messages with bytes fields would compare unequal
+ *   to the ones saved): parsed to a plain `Uint8Array`;
+ * - `int8` (ids, revisions, `count(*)`) arrives as a string: parsed to a number (all of
+ *   them stay far below 2^53);
+ * - the store's tables live in one schema (`search_path`, a startup parameter, so every
+ *   pooled connection has it and prepared statements stay valid).
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { Buffer } from "node:buffer";
+import { StoreError, type StoreErrorOptions } from "../errors.ts";
+
+/** The driver's handle: a pool, a reserved connection or a transaction. */
+export type Sql = postgres.Sql<Record<string, never>>;
+/** A transaction handle of the driver. */
+export type TransactionSql = postgres.TransactionSql<Record<string, never>>;
+
+/** Options of {@linkcode openPool}. */
+export interface PoolOptions {
+  /** The schema holding the store's tables (default `public`). */
+  schema: string;
+  /** Connections in the pool (default 10). */
+  max?: number;
+  /** Seconds to wait for a connection (default 10). */
+  connectTimeoutSeconds?: number;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Checks a schema name: lower-case letters, digits and `_`, not starting with a digit,
+ * at most 63 bytes (PostgreSQL's identifier limit), so it needs no quoting anywhere.
+ */
+export function requireSchemaName(schema: unknown): string {
+  if (typeof schema !== "string" || !SCHEMA_NAME.test(schema)) {
+    throw new StoreError(
+      `schema must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 characters), got ${
+        JSON.stringify(schema)
+      }`,
+    );
+  }
+  return schema;
+}
+
+function parseBytea(text: string): Uint8Array {
+  const buffer = Buffer.from(text.slice(2), "hex");
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+/** Opens a pool on `url` (connections are made lazily, on the first query). */
+export function openPool(url: string, options: PoolOptions): Sql {
+  return postgres(url, {
+    max: options.max ?? 10,
+    connect_timeout: options.connectTimeoutSeconds ?? 10,
+    onnotice: () => {},
+    // Connections are long-lived; the driver's default recycles them every 30-60 min.
+    max_lifetime: null,
+    connection: {
+      application_name: "protostore",
+      search_path: options.schema,
+    },
+    types: {
+      bytea: {
+        to: 17,
+        from: [17],
+        serialize: (x: Uint8Array) =>
+          "\\x" + Buffer.from(x.buffer, x.byteOffset, x.byteLength)
+            .toString("hex"),
+        parse: parseBytea,
+      },
+      int8: {
+        to: 20,
+        from: [20],
+        serialize: (x: number) => String(x),
+        parse: (x: string) => Number(x),
+      },
+    },
+  }) as unknown as Sql;
+}
+
+/** SQLSTATE of a driver error, or its Node error code (`ECONNREFUSED`, `CONNECTION_CLOSED`). */
+export function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Whether the failure is a serialization failure or deadlock: the transaction may be retried. */
+export function isRetryable(error: unknown): boolean {
+  const state = sqlState(error);
+  return state === "40001" || state === "40P01";
+}
+
+/** Whether the connection is gone (the server stopped, crashed or dropped us). */
+export function isConnectionLost(error: unknown): boolean {
+  const state = sqlState(error) ?? "";
+  return state.startsWith("08") || state === "57P01" || state === "57P02" ||
+    state === "57P03" || state === "CONNECTION_CLOSED" ||
+    state === "CONNECTION_DESTROYED" || state === "CONNECTION_ENDED" ||
+    state === "ECONNRESET" || state === "ECONNREFUSED" || state === "EPIPE" ||
+    state === "CONNECT_TIMEOUT";
+}
+
+/**
+ * A PostgreSQL or driver failure as a {@linkcode StoreError} with the same `code`
+ * classes as SQLite's; a `StoreError` passes through. `where` names the target
+ * (`postgres://…` without its password).
+ */
+export function pgFailure(
+  op: string,
+  target: string,
+  error: unknown,
+): StoreError {
+  if (error instanceof StoreError) return error;
+  const state = sqlState(error) ?? "";
+  const reason = (error as Error)?.message ?? String(error);
+  let code: StoreErrorOptions["code"];
+  let hint = "";
+  if (state === "40001" || state === "40P01") {
+    code = "busy";
+    hint =
+      ": another transaction wrote the same rows concurrently; run the transaction again";
+  } else if (state === "53100") {
+    code = "disk_full";
+    hint = ": free disk space on the server and retry; nothing was written";
+  } else if (state === "25006") {
+    code = "read_only";
+    hint = ": the server or the transaction is read-only";
+  } else if (state.startsWith("23")) {
+    code = "constraint";
+  } else if (state === "54000") {
+    code = "too_big";
+  } else if (state === "XX001" || state === "XX002") {
+    code = "corrupt";
+  } else if (
+    state === "ECONNREFUSED" || state === "CONNECT_TIMEOUT" ||
+    state === "28P01" || state === "28000" || state === "3D000"
+  ) {
+    code = "cant_open";
+  } else if (isConnectionLost(error)) {
+    code = "io";
+    hint =
+      ": the connection to the server was lost; an open transaction was rolled back by " +
+      "the server, and the next call reconnects";
+  }
+  return new StoreError(
+    `${op} on ${target} failed: ${reason}${state ? ` (${state})` : ""}${hint}`,
+    { cause: error, code },
+  );
+}
+
+/**
+ * `url` with its password replaced by `***`, for messages. Text that is not a URL is
+ * returned as it is.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (/^(password|pass)$/i.test(key)) parsed.searchParams.set(key, "***");
+    }
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,1211 @@
+/**
+ * The store on PostgreSQL: the `AsyncStore` contract on the tables of
+ * `migrations/postgres/`, with this module owning their queries.
+ *
+ * Revisions: every write transaction that changes resources first updates the one row
+ * of `revision_state` (`revision = revision + 1`) and holds its lock until commit.
+ * Writers of resources therefore take revisions one after another in commit order, so
+ * revision order is visibility order: a reader that sees revision N sees every change
+ * up to N, and a watcher reading "changes after R" can never miss one that commits late
+ * with a smaller number (a sequence cannot promise that). The cost: such writes are
+ * serialized across all clients (see BENCHMARKS.md). The counter update and the write
+ * are sent together (pipelined), so an autocommit save is three round trips: BEGIN,
+ * counter + write, COMMIT. Snapshots (`saveAudit`) take no revision and no counter lock.
+ *
+ * @module
+ */
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import {
+  AuditNotFoundError,
+  CompactedError,
+  ConflictError,
+  NotFoundError,
+  StoreClosedError,
+  StoreError,
+  TypeMismatchError,
+} from "../errors.ts";
+import {
+  type AuditEntry,
+  type AuditEntryInfo,
+  type AuditMeta,
+  decodeMessage,
+  describeTarget,
+  encodeMessage,
+  optionalLabel,
+  type Page,
+  prefixUpperBound,
+  requireKey,
+  requireWellFormed,
+  type ResourceEntry,
+  type SavedResource,
+  type WriteOptions,
+} from "../store/store.ts";
+import {
+  type ChangesOptions,
+  COMPACT_EVERY,
+  DEFAULT_CHANGE_RETENTION,
+  requireRevision,
+  type ResourceChange,
+} from "../store/changes.ts";
+import {
+  decodePageToken,
+  encodePageToken,
+  pageLimit,
+  type PageOptions,
+} from "../store/paging.ts";
+import type { WatchOptions } from "../store/watch.ts";
+import { descriptorSetOf } from "../store/schemas.ts";
+import type { AsyncStore } from "../async/store.ts";
+import { refuseNul } from "../async/nul.ts";
+import {
+  isConnectionLost,
+  isRetryable,
+  openPool,
+  pgFailure,
+  redactUrl,
+  requireSchemaName,
+  type Sql,
+  type TransactionSql,
+} from "./connection.ts";
+import { preparePostgres } from "./migrate.ts";
+import { ChangeListener, watchPostgres } from "./watch.ts";
+
+/** Options of {@linkcode connectPostgres}. */
+export interface PostgresOptions {
+  /** The schema holding the store's tables (default `public`); several stores can share
+   * one database under different schemas. */
+  schema?: string;
+  /** Apply pending migrations on connect (default true). */
+  migrate?: boolean;
+  /** Never migrate or write; every write throws `StoreError`. */
+  readOnly?: boolean;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Revisions of changes kept in the change log (default 100,000), as on SQLite. */
+  changeRetention?: number;
+}
+
+const CURRENT = "(SELECT revision FROM revision_state WHERE id = 1)";
+
+/** Every statement the store runs; the benchmarks run the same text on the raw driver. */
+export const PG_SQL = {
+  bump:
+    "UPDATE revision_state SET revision = revision + 1 WHERE id = 1 RETURNING revision, pg_notify($1, revision::text)",
+  upsert: `WITH w AS (
+      INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
+      VALUES ($1, $2, $3, $4, $5, ${CURRENT}, ${CURRENT})
+      ON CONFLICT (kind, id) DO UPDATE
+      SET data = excluded.data, schema_id = excluded.schema_id, revision = excluded.revision,
+        updated_at = greatest(resources.updated_at, excluded.updated_at)
+      RETURNING kind, id, revision, updated_at),
+    c AS (INSERT INTO resource_changes (revision, kind, id, deleted)
+      SELECT revision, kind, id, false FROM w
+      ON CONFLICT (revision, kind, id) DO UPDATE SET deleted = false)
+    SELECT revision, updated_at FROM w`,
+  create: `WITH w AS (
+      INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
+      VALUES ($1, $2, $3, $4, $5, ${CURRENT}, ${CURRENT})
+      ON CONFLICT (kind, id) DO NOTHING
+      RETURNING kind, id, revision, updated_at),
+    c AS (INSERT INTO resource_changes (revision, kind, id, deleted)
+      SELECT revision, kind, id, false FROM w
+      ON CONFLICT (revision, kind, id) DO UPDATE SET deleted = false)
+    SELECT revision, updated_at FROM w`,
+  updateIf: `WITH w AS (
+      UPDATE resources SET data = $3, schema_id = $5, revision = ${CURRENT},
+        updated_at = greatest(updated_at, $4)
+      WHERE kind = $1 AND id = $2 AND revision = $6
+      RETURNING kind, id, revision, updated_at),
+    c AS (INSERT INTO resource_changes (revision, kind, id, deleted)
+      SELECT revision, kind, id, false FROM w
+      ON CONFLICT (revision, kind, id) DO UPDATE SET deleted = false)
+    SELECT revision, updated_at FROM w`,
+  revisionOf: "SELECT revision FROM resources WHERE kind = $1 AND id = $2",
+  delete:
+    `WITH d AS (DELETE FROM resources WHERE kind = $1 AND id = $2 RETURNING kind, id),
+    c AS (INSERT INTO resource_changes (revision, kind, id, deleted)
+      SELECT ${CURRENT}, kind, id, true FROM d
+      ON CONFLICT (revision, kind, id) DO UPDATE SET deleted = true)
+    SELECT count(*) AS n FROM d`,
+  deleteIf:
+    `WITH d AS (DELETE FROM resources WHERE kind = $1 AND id = $2 AND revision = $3
+      RETURNING kind, id),
+    c AS (INSERT INTO resource_changes (revision, kind, id, deleted)
+      SELECT ${CURRENT}, kind, id, true FROM d
+      ON CONFLICT (revision, kind, id) DO UPDATE SET deleted = true)
+    SELECT count(*) AS n FROM d`,
+  deleteKind:
+    `WITH d AS (DELETE FROM resources WHERE kind = $1 RETURNING kind, id),
+    c AS (INSERT INTO resource_changes (revision, kind, id, deleted)
+      SELECT ${CURRENT}, kind, id, true FROM d
+      ON CONFLICT (revision, kind, id) DO UPDATE SET deleted = true)
+    SELECT count(*) AS n FROM d`,
+  deleteIdRange:
+    `WITH d AS (DELETE FROM resources WHERE kind = $1 AND id >= $2 AND id < $3
+      RETURNING kind, id),
+    c AS (INSERT INTO resource_changes (revision, kind, id, deleted)
+      SELECT ${CURRENT}, kind, id, true FROM d
+      ON CONFLICT (revision, kind, id) DO UPDATE SET deleted = true)
+    SELECT count(*) AS n FROM d`,
+  deleteIdFrom: `WITH d AS (DELETE FROM resources WHERE kind = $1 AND id >= $2
+      RETURNING kind, id),
+    c AS (INSERT INTO resource_changes (revision, kind, id, deleted)
+      SELECT ${CURRENT}, kind, id, true FROM d
+      ON CONFLICT (revision, kind, id) DO UPDATE SET deleted = true)
+    SELECT count(*) AS n FROM d`,
+  get: "SELECT data, schema_id FROM resources WHERE kind = $1 AND id = $2",
+  entry:
+    "SELECT data, schema_id, revision, create_revision, updated_at FROM resources WHERE kind = $1 AND id = $2",
+  list: "SELECT data, schema_id, id FROM resources WHERE kind = $1 ORDER BY id",
+  // The page and the revision it was read at, in one statement (one snapshot).
+  page:
+    `SELECT s.revision AS at, r.id, r.data, r.schema_id, r.revision, r.create_revision,
+      r.updated_at
+    FROM revision_state s LEFT JOIN LATERAL (
+      SELECT id, data, schema_id, revision, create_revision, updated_at FROM resources
+      WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3) r ON true
+    WHERE s.id = 1`,
+  // The resource must exist (checked in the same statement, so a missing one inserts
+  // nothing and a caller's transaction stays usable); archived_at never decreases along
+  // a history: a clock stepped back is clamped to the latest archive time.
+  insertAudit:
+    `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash,
+      tag, schema_id, revision)
+    SELECT $1, $2, $3, greatest($4::text, (SELECT max(archived_at) FROM resource_audit
+        WHERE kind = $1 AND resource_id = $2)), $5, $6, $7, ${CURRENT}
+    WHERE EXISTS (SELECT 1 FROM resources WHERE kind = $1 AND id = $2)
+    RETURNING id, archived_at, revision`,
+  auditByHash: `SELECT data, schema_id FROM resource_audit
+    WHERE kind = $1 AND resource_id = $2 AND version_hash = $3
+    ORDER BY archived_at DESC, id DESC LIMIT 1`,
+  auditByTag: `SELECT data, schema_id FROM resource_audit
+    WHERE kind = $1 AND resource_id = $2 AND tag = $3
+    ORDER BY archived_at DESC, id DESC LIMIT 1`,
+  history: `SELECT id, archived_at, version_hash, tag, data, schema_id, revision
+    FROM resource_audit WHERE kind = $1 AND resource_id = $2
+    ORDER BY archived_at DESC, id DESC`,
+  historyPage:
+    `SELECT s.revision AS at, a.id, a.archived_at, a.version_hash, a.tag, a.data,
+      a.schema_id, a.revision
+    FROM revision_state s LEFT JOIN LATERAL (
+      SELECT id, archived_at, version_hash, tag, data, schema_id, revision FROM resource_audit
+      WHERE kind = $1 AND resource_id = $2 AND (archived_at, id) < ($3, $4)
+      ORDER BY archived_at DESC, id DESC LIMIT $5) a ON true
+    WHERE s.id = 1`,
+  deleteAudit:
+    `WITH a AS (DELETE FROM resource_audit WHERE kind = $1 AND resource_id = $2
+      RETURNING 1),
+    o AS (DELETE FROM resource_audit_orphans WHERE kind = $1 AND resource_id = $2 RETURNING 1)
+    SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM o) AS n`,
+  current:
+    "SELECT revision, compacted_through FROM revision_state WHERE id = 1",
+  // The changes after $1 (of kind $2 when not null), at most $3 rows but never cutting a
+  // revision in two, with the log's extent, in one statement.
+  since:
+    `WITH s AS (SELECT revision, compacted_through FROM revision_state WHERE id = 1),
+    cut AS (SELECT max(revision) AS r FROM (
+      SELECT revision FROM resource_changes
+      WHERE revision > $1 AND ($2::text IS NULL OR kind = $2)
+      ORDER BY revision, kind, id LIMIT $3) x)
+    SELECT s.revision AS at, s.compacted_through, c.revision, c.kind, c.id, c.deleted
+    FROM s LEFT JOIN LATERAL (
+      SELECT revision, kind, id, deleted FROM resource_changes
+      WHERE revision > $1 AND revision <= (SELECT r FROM cut)
+        AND ($2::text IS NULL OR kind = $2)
+      ORDER BY revision, kind, id) c ON true`,
+  compact: "DELETE FROM resource_changes WHERE revision <= $1",
+  markCompacted:
+    "UPDATE revision_state SET compacted_through = greatest(compacted_through, $1) WHERE id = 1",
+  insertSchema:
+    `INSERT INTO message_schemas (type_name, digest, descriptor_set, created_at)
+    VALUES ($1, $2, $3, $4) ON CONFLICT (type_name, digest) DO NOTHING`,
+  selectSchema:
+    "SELECT id FROM message_schemas WHERE type_name = $1 AND digest = $2",
+  typeNames:
+    "SELECT id, type_name FROM message_schemas WHERE id = ANY($1::int8[])",
+} as const;
+
+/** What one store and the stores of its transactions share. */
+interface Shared {
+  pool: Sql;
+  target: string;
+  schema: string;
+  channel: string;
+  readOnly: boolean;
+  retention: number;
+  closed: boolean;
+  /** Committed schema rows: schema object -> id. */
+  schemaIds: Map<DescMessage, number>;
+  /** schema id -> type name (rows are immutable). */
+  typeNames: Map<number, string>;
+  listener: ChangeListener | null;
+}
+
+/** The state of one top-level transaction, shared by its savepoints. */
+interface TxState {
+  /** The counter update of this transaction, once sent. */
+  bump: Promise<number> | null;
+  /** Schema ids inserted in this transaction (cached only once it commits). */
+  schemaIds: Map<DescMessage, number>;
+  /** False once the callback settled. */
+  open: boolean;
+}
+
+interface Row {
+  [column: string]: unknown;
+}
+
+/** A sentinel that rolls back an autocommit write that changed nothing. */
+class NothingWritten<T> {
+  constructor(readonly value: T) {}
+}
+
+/**
+ * Connects to PostgreSQL at `url` and returns the store on `options.schema`, migrated
+ * unless told otherwise. Prefer `connectStore`, which also opens SQLite files.
+ */
+export async function connectPostgres(
+  url: string,
+  options: PostgresOptions = {},
+): Promise<PostgresStore> {
+  const schema = requireSchemaName(options.schema ?? "public");
+  const retention = options.changeRetention ?? DEFAULT_CHANGE_RETENTION;
+  if (
+    retention !== Infinity &&
+    (!Number.isSafeInteger(retention) || retention < 1)
+  ) {
+    throw new StoreError(
+      `changeRetention must be a whole number of revisions >= 1 or Infinity, got ${
+        String(retention)
+      }`,
+    );
+  }
+  const readOnly = options.readOnly ?? false;
+  const target = redactUrl(url);
+  const pool = openPool(url, { schema, max: options.poolSize });
+  try {
+    await preparePostgres(pool, schema, {
+      migrate: options.migrate ?? true,
+      readOnly,
+    });
+  } catch (error) {
+    await pool.end({ timeout: 1 });
+    throw pgFailure("connect", target, error);
+  }
+  return new PostgresStore(
+    {
+      pool,
+      target,
+      schema,
+      channel: `protostore_${schema}`,
+      readOnly,
+      retention,
+      closed: false,
+      schemaIds: new Map(),
+      typeNames: new Map(),
+      listener: null,
+    },
+    pool,
+    null,
+  );
+}
+
+/**
+ * The store on PostgreSQL, an {@linkcode AsyncStore}. Get one from `connectStore`.
+ */
+export class PostgresStore implements AsyncStore {
+  /** Always `"postgres"`. */
+  readonly backend = "postgres" as const;
+  #shared: Shared;
+  #sql: Sql | TransactionSql;
+  #tx: TxState | null;
+
+  /** @internal Use `connectStore`. */
+  constructor(shared: Shared, sql: Sql | TransactionSql, tx: TxState | null) {
+    this.#shared = shared;
+    this.#sql = sql;
+    this.#tx = tx;
+  }
+
+  /** The connection string without its password. */
+  get target(): string {
+    return this.#shared.target;
+  }
+
+  /** The schema holding the store's tables. */
+  get schema(): string {
+    return this.#shared.schema;
+  }
+
+  /** See `Store.saveResource`. */
+  async saveResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    message: MessageShape<D>,
+    options?: WriteOptions,
+  ): Promise<SavedResource> {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    refuseNul({ kind, id });
+    const ifRevision = options?.ifRevision === undefined
+      ? -1
+      : requireRevision("ifRevision", options.ifRevision);
+    const data = encodeMessage(schema, message, kind, id);
+    const updatedAt = new Date().toISOString();
+    return await this.#write("saveResource", kind, id, async (sql, tx) => {
+      const schemaId = await this.#schemaId(sql, tx, schema);
+      const bump = this.#bump(sql, tx);
+      const write = ifRevision < 0
+        ? sql.unsafe(PG_SQL.upsert, [kind, id, data, updatedAt, schemaId])
+        : ifRevision === 0
+        ? sql.unsafe(PG_SQL.create, [kind, id, data, updatedAt, schemaId])
+        : sql.unsafe(PG_SQL.updateIf, [
+          kind,
+          id,
+          data,
+          updatedAt,
+          schemaId,
+          ifRevision,
+        ]);
+      const [, rows] = await Promise.all([bump, write]);
+      if (rows.length === 0) {
+        throw new ConflictError(
+          kind,
+          id,
+          ifRevision,
+          await this.#revisionOf(sql, kind, id),
+        );
+      }
+      return {
+        revision: rows[0].revision as number,
+        updatedAt: new Date(rows[0].updated_at as string),
+      };
+    });
+  }
+
+  /** See `Store.getResource`. */
+  async getResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+  ): Promise<MessageShape<D>> {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    refuseNul({ kind, id });
+    const rows = await this.#read(
+      "getResource",
+      kind,
+      id,
+      (sql) => sql.unsafe(PG_SQL.get, [kind, id]),
+    );
+    if (rows.length === 0) throw new NotFoundError(kind, id);
+    await this.#loadTypeNames(rows);
+    return this.#decode(schema, rows[0], kind, id);
+  }
+
+  /** See `Store.getResourceEntry`. */
+  async getResourceEntry<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+  ): Promise<ResourceEntry<MessageShape<D>>> {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    refuseNul({ kind, id });
+    const rows = await this.#read(
+      "getResourceEntry",
+      kind,
+      id,
+      (sql) => sql.unsafe(PG_SQL.entry, [kind, id]),
+    );
+    if (rows.length === 0) throw new NotFoundError(kind, id);
+    await this.#loadTypeNames(rows);
+    const row = rows[0];
+    return {
+      kind,
+      id,
+      message: this.#decode(schema, row, kind, id),
+      revision: row.revision as number,
+      createRevision: row.create_revision as number,
+      updatedAt: new Date(row.updated_at as string),
+    };
+  }
+
+  /** See `Store.listResources`. */
+  async listResources<D extends DescMessage>(
+    schema: D,
+    kind: string,
+  ): Promise<MessageShape<D>[]> {
+    requireKey("kind", kind);
+    refuseNul({ kind });
+    const rows = await this.#read(
+      "listResources",
+      kind,
+      undefined,
+      (sql) => sql.unsafe(PG_SQL.list, [kind]),
+    );
+    await this.#loadTypeNames(rows);
+    const messages: MessageShape<D>[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      messages[i] = this.#decode(
+        schema,
+        rows[i],
+        kind,
+        rows[i].id as string,
+      );
+    }
+    return messages;
+  }
+
+  /** See `Store.listResourceEntries`. */
+  async listResourceEntries<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    options?: PageOptions,
+  ): Promise<Page<ResourceEntry<MessageShape<D>>>> {
+    requireKey("kind", kind);
+    refuseNul({ kind });
+    const limit = pageLimit(options);
+    const scope = ["resources", kind];
+    const after = options?.pageToken === undefined
+      ? ""
+      : String(decodePageToken(options.pageToken, scope)[0]);
+    const rows = await this.#read(
+      "listResourceEntries",
+      kind,
+      undefined,
+      (sql) => sql.unsafe(PG_SQL.page, [kind, after, limit + 1]),
+    );
+    const revision = rows[0].at as number;
+    const found = rows[0].id === null ? [] : rows;
+    await this.#loadTypeNames(found);
+    const count = Math.min(found.length, limit);
+    const entries: ResourceEntry<MessageShape<D>>[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const row = found[i];
+      const id = row.id as string;
+      entries[i] = {
+        kind,
+        id,
+        message: this.#decode(schema, row, kind, id),
+        revision: row.revision as number,
+        createRevision: row.create_revision as number,
+        updatedAt: new Date(row.updated_at as string),
+      };
+    }
+    const result: Page<ResourceEntry<MessageShape<D>>> = { entries, revision };
+    if (found.length > limit) {
+      result.nextPageToken = encodePageToken(scope, [entries[count - 1].id]);
+    }
+    return result;
+  }
+
+  /** See `Store.deleteResource`. */
+  async deleteResource(
+    kind: string,
+    id: string,
+    options?: WriteOptions,
+  ): Promise<boolean> {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    refuseNul({ kind, id });
+    const ifRevision = options?.ifRevision === undefined
+      ? -1
+      : requireRevision("ifRevision", options.ifRevision);
+    if (ifRevision === 0) {
+      // "Only if it does not exist": nothing to delete either way.
+      this.#writable("deleteResource", kind, id);
+      const actual = await this.#read(
+        "deleteResource",
+        kind,
+        id,
+        (sql) => this.#revisionOf(sql, kind, id),
+      );
+      if (actual !== 0) throw new ConflictError(kind, id, 0, actual);
+      return false;
+    }
+    return await this.#write("deleteResource", kind, id, async (sql, tx) => {
+      const bump = this.#bump(sql, tx);
+      const write = ifRevision < 0
+        ? sql.unsafe(PG_SQL.delete, [kind, id])
+        : sql.unsafe(PG_SQL.deleteIf, [kind, id, ifRevision]);
+      const [, rows] = await Promise.all([bump, write]);
+      const deleted = rows[0].n as number;
+      if (deleted === 0 && ifRevision > 0) {
+        throw new ConflictError(
+          kind,
+          id,
+          ifRevision,
+          await this.#revisionOf(sql, kind, id),
+        );
+      }
+      return deleted === 0 ? new NothingWritten(false) : true;
+    });
+  }
+
+  /** See `Store.deleteResourcesByKind`. */
+  async deleteResourcesByKind(kind: string): Promise<number> {
+    requireKey("kind", kind);
+    refuseNul({ kind });
+    return await this.#write(
+      "deleteResourcesByKind",
+      kind,
+      undefined,
+      async (sql, tx) => {
+        const [, rows] = await Promise.all([
+          this.#bump(sql, tx),
+          sql.unsafe(PG_SQL.deleteKind, [kind]),
+        ]);
+        const n = rows[0].n as number;
+        return n === 0 ? new NothingWritten(0) : n;
+      },
+    );
+  }
+
+  /**
+   * See `Store.deleteResourcesByIdPrefix`: a literal prefix (a range on the key, no
+   * wildcards).
+   *
+   * @deprecated BadgerDB-era prefix delete.
+   */
+  async deleteResourcesByIdPrefix(
+    kind: string,
+    idPrefix: string,
+  ): Promise<number> {
+    requireKey("kind", kind);
+    if (typeof idPrefix !== "string") {
+      throw new StoreError(`idPrefix must be a string, got ${typeof idPrefix}`);
+    }
+    if (idPrefix === "") return await this.deleteResourcesByKind(kind);
+    requireWellFormed("idPrefix", idPrefix);
+    refuseNul({ kind, idPrefix });
+    const upper = prefixUpperBound(idPrefix);
+    return await this.#write(
+      "deleteResourcesByIdPrefix",
+      kind,
+      undefined,
+      async (sql, tx) => {
+        const [, rows] = await Promise.all([
+          this.#bump(sql, tx),
+          upper === null
+            ? sql.unsafe(PG_SQL.deleteIdFrom, [kind, idPrefix])
+            : sql.unsafe(PG_SQL.deleteIdRange, [kind, idPrefix, upper]),
+        ]);
+        const n = rows[0].n as number;
+        return n === 0 ? new NothingWritten(0) : n;
+      },
+    );
+  }
+
+  /** See `Store.saveAudit`. */
+  async saveAudit<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    message: MessageShape<D>,
+    meta: AuditMeta = {},
+  ): Promise<AuditEntryInfo> {
+    requireKey("kind", kind);
+    requireKey("resourceId", resourceId);
+    const versionHash = optionalLabel("versionHash", meta?.versionHash);
+    const tag = optionalLabel("tag", meta?.tag);
+    refuseNul({ kind, resourceId, versionHash, tag });
+    const data = encodeMessage(schema, message, kind, resourceId);
+    const archivedAt = new Date().toISOString();
+    return await this.#write("saveAudit", kind, resourceId, async (sql, tx) => {
+      const schemaId = await this.#schemaId(sql, tx, schema);
+      const rows = await sql.unsafe(PG_SQL.insertAudit, [
+        kind,
+        resourceId,
+        data,
+        archivedAt,
+        versionHash,
+        tag,
+        schemaId,
+      ]);
+      if (rows.length === 0) {
+        throw new NotFoundError(
+          kind,
+          resourceId,
+          `cannot archive a snapshot of resource ${
+            describeTarget(kind, resourceId)
+          }: it does not exist (save the resource first)`,
+        );
+      }
+      return {
+        id: rows[0].id as number,
+        archivedAt: new Date(rows[0].archived_at as string),
+        revision: rows[0].revision as number,
+      };
+    });
+  }
+
+  /** See `Store.getAuditByHash`. */
+  getAuditByHash<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    versionHash: string,
+  ): Promise<MessageShape<D>> {
+    return this.#auditBy(
+      schema,
+      PG_SQL.auditByHash,
+      "version hash",
+      kind,
+      resourceId,
+      versionHash,
+    );
+  }
+
+  /** See `Store.getAuditByTag`. */
+  getAuditByTag<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    tag: string,
+  ): Promise<MessageShape<D>> {
+    return this.#auditBy(
+      schema,
+      PG_SQL.auditByTag,
+      "tag",
+      kind,
+      resourceId,
+      tag,
+    );
+  }
+
+  /** See `Store.listAuditHistory`. */
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+  ): Promise<AuditEntry<MessageShape<D>>[]>;
+  /** See `Store.listAuditHistory` (one page). */
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options: PageOptions,
+  ): Promise<Page<AuditEntry<MessageShape<D>>>>;
+  async listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options?: PageOptions,
+  ): Promise<
+    AuditEntry<MessageShape<D>>[] | Page<AuditEntry<MessageShape<D>>>
+  > {
+    requireKey("kind", kind);
+    requireKey("resourceId", resourceId);
+    refuseNul({ kind, resourceId });
+    if (options === undefined) {
+      const rows = await this.#read(
+        "listAuditHistory",
+        kind,
+        resourceId,
+        (sql) => sql.unsafe(PG_SQL.history, [kind, resourceId]),
+      );
+      return await this.#historyEntries(
+        schema,
+        rows,
+        rows.length,
+        kind,
+        resourceId,
+      );
+    }
+    const limit = pageLimit(options);
+    const scope = ["history", kind, resourceId];
+    const after = options.pageToken === undefined
+      // Past every real (archived_at, id): "~" sorts after the digits of ISO times.
+      ? ["~", 0]
+      : decodePageToken(options.pageToken, scope);
+    const rows = await this.#read(
+      "listAuditHistory",
+      kind,
+      resourceId,
+      (sql) =>
+        sql.unsafe(PG_SQL.historyPage, [
+          kind,
+          resourceId,
+          String(after[0]),
+          Number(after[1]),
+          limit + 1,
+        ]),
+    );
+    const revision = rows[0].at as number;
+    const found = rows[0].id === null ? [] : rows;
+    const count = Math.min(found.length, limit);
+    const entries = await this.#historyEntries(
+      schema,
+      found,
+      count,
+      kind,
+      resourceId,
+    );
+    const result: Page<AuditEntry<MessageShape<D>>> = { entries, revision };
+    if (found.length > limit) {
+      const last = found[count - 1];
+      result.nextPageToken = encodePageToken(scope, [
+        last.archived_at as string,
+        last.id as number,
+      ]);
+    }
+    return result;
+  }
+
+  /** See `Store.deleteAuditByResourceId`. */
+  async deleteAuditByResourceId(
+    kind: string,
+    resourceId: string,
+  ): Promise<number> {
+    requireKey("kind", kind);
+    requireKey("resourceId", resourceId);
+    refuseNul({ kind, resourceId });
+    return await this.#write(
+      "deleteAuditByResourceId",
+      kind,
+      resourceId,
+      async (sql) => {
+        const rows = await sql.unsafe(PG_SQL.deleteAudit, [kind, resourceId]);
+        return rows[0].n as number;
+      },
+    );
+  }
+
+  /** See `Store.currentRevision`. */
+  async currentRevision(): Promise<number> {
+    const rows = await this.#read(
+      "currentRevision",
+      undefined,
+      undefined,
+      (sql) => sql.unsafe(PG_SQL.current),
+    );
+    return rows[0].revision as number;
+  }
+
+  /** See `Store.changesSince`. */
+  async changesSince(
+    revision: number,
+    options?: ChangesOptions,
+  ): Promise<ResourceChange[]> {
+    return (await this.#since(revision, options)).changes;
+  }
+
+  /** @internal The changes after `revision` and the revision they were read at. */
+  async #since(
+    revision: number,
+    options: ChangesOptions | undefined,
+  ): Promise<{ changes: ResourceChange[]; revision: number }> {
+    requireRevision("revision", revision);
+    const kind = options?.kind;
+    if (kind !== undefined) {
+      requireKey("kind", kind);
+      refuseNul({ kind });
+    }
+    const limit = options?.limit ?? Infinity;
+    if (limit !== Infinity && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw new StoreError(
+        `limit must be a whole number >= 1, got ${String(limit)}`,
+      );
+    }
+    const rows = await this.#read(
+      "changesSince",
+      kind,
+      undefined,
+      (sql) =>
+        sql.unsafe(PG_SQL.since, [
+          revision,
+          kind ?? null,
+          Number.isFinite(limit) ? limit : null,
+        ]),
+    );
+    const compacted = rows[0].compacted_through as number;
+    if (revision < compacted) throw new CompactedError(revision, compacted);
+    const at = rows[0].at as number;
+    if (rows[0].revision === null) return { changes: [], revision: at };
+    const changes: ResourceChange[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      changes[i] = {
+        revision: row.revision as number,
+        kind: row.kind as string,
+        id: row.id as string,
+        type: row.deleted ? "delete" : "put",
+      };
+    }
+    return { changes, revision: at };
+  }
+
+  /**
+   * See `Store.watch`. Woken by `LISTEN/NOTIFY` (each revision's commit notifies the
+   * schema's channel); after a dropped connection it re-reads from the last revision it
+   * delivered, so nothing is missed; a safety poll every second covers a lost wake-up.
+   */
+  watch(options: WatchOptions = {}): AsyncGenerator<ResourceChange, void> {
+    const kind = options.kind;
+    if (kind !== undefined) {
+      requireKey("kind", kind);
+      refuseNul({ kind });
+    }
+    const after = options.afterRevision === undefined
+      ? undefined
+      : requireRevision("afterRevision", options.afterRevision);
+    const shared = this.#shared;
+    if (shared.closed) {
+      throw new StoreClosedError(`the store on ${shared.target} is closed`);
+    }
+    const listener = shared.listener ??= new ChangeListener(
+      shared.pool,
+      shared.channel,
+    );
+    return watchPostgres(
+      {
+        listener,
+        since: (from, opts) => this.#since(from, opts),
+        current: () => this.currentRevision(),
+        closed: () => shared.closed,
+      },
+      after,
+      kind,
+      options.signal,
+    );
+  }
+
+  /** See `Store.compactChanges`. */
+  async compactChanges(throughRevision: number): Promise<number> {
+    requireRevision("throughRevision", throughRevision);
+    return await this.#write(
+      "compactChanges",
+      undefined,
+      undefined,
+      async (sql) => {
+        const [state] = await sql.unsafe(
+          PG_SQL.current + " FOR UPDATE",
+        );
+        const current = state.revision as number;
+        if (throughRevision > current) {
+          throw new StoreError(
+            `cannot compact through revision ${throughRevision}: the current revision is ${current}`,
+          );
+        }
+        return await compact(sql, throughRevision);
+      },
+    );
+  }
+
+  /** See {@linkcode AsyncStore.transaction}: one connection; nested calls are savepoints. */
+  async transaction<T>(fn: (tx: AsyncStore) => Promise<T>): Promise<T> {
+    if (typeof fn !== "function") {
+      throw new StoreError(`transaction() takes a function, got ${typeof fn}`);
+    }
+    this.#live();
+    const outer = this.#tx;
+    if (outer !== null) {
+      if (!outer.open) throw ended();
+      const sql = this.#sql as TransactionSql;
+      const bumpBefore = outer.bump;
+      const idsBefore = new Map(outer.schemaIds);
+      try {
+        return await sql.savepoint(async (sp) =>
+          await fn(new PostgresStore(this.#shared, sp as TransactionSql, outer))
+        ) as T;
+      } catch (error) {
+        // The savepoint rolled back: so did a counter update or schema row made inside.
+        outer.bump = bumpBefore;
+        outer.schemaIds = idsBefore;
+        throw pgFailure("transaction", this.#shared.target, error);
+      }
+    }
+    const state: TxState = { bump: null, schemaIds: new Map(), open: true };
+    try {
+      const result = await this.#shared.pool.begin(
+        this.#shared.readOnly ? "read only" : "",
+        async (sql) => {
+          try {
+            const value = await fn(new PostgresStore(this.#shared, sql, state));
+            await this.#compactIfDue(sql, state);
+            return value;
+          } finally {
+            state.open = false;
+          }
+        },
+      ) as T;
+      for (const [schema, id] of state.schemaIds) {
+        this.#shared.schemaIds.set(schema, id);
+      }
+      return result;
+    } catch (error) {
+      throw pgFailure("transaction", this.#shared.target, error);
+    }
+  }
+
+  /** Ends the pool (and the watchers' listener); idempotent. */
+  async close(): Promise<void> {
+    if (this.#tx !== null) {
+      throw new StoreError(
+        "close() the outer store, not the one a transaction handed out",
+      );
+    }
+    const shared = this.#shared;
+    if (shared.closed) return;
+    shared.closed = true;
+    await shared.listener?.close();
+    await shared.pool.end({ timeout: 5 });
+  }
+
+  /** Closes the store at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #live(): void {
+    if (this.#shared.closed) {
+      throw new StoreClosedError(
+        `the store on ${this.#shared.target} is closed`,
+      );
+    }
+    if (this.#tx !== null && !this.#tx.open) throw ended();
+  }
+
+  #writable(op: string, kind: string | undefined, id: string | undefined) {
+    this.#live();
+    if (this.#shared.readOnly) {
+      throw new StoreError(
+        `${op}${
+          kind === undefined ? "" : ` of ${describeTarget(kind, id)}`
+        }: the store on ${this.#shared.target} was opened read-only`,
+        { code: "read_only" },
+      );
+    }
+  }
+
+  async #read<T>(
+    op: string,
+    kind: string | undefined,
+    id: string | undefined,
+    fn: (sql: Sql | TransactionSql) => Promise<T>,
+  ): Promise<T> {
+    this.#live();
+    try {
+      return await fn(this.#sql);
+    } catch (error) {
+      throw pgFailure(op + target(kind, id), this.#shared.target, error);
+    }
+  }
+
+  /**
+   * Runs one write atomically: inside the caller's transaction, or in its own, retried
+   * (up to 5 times) on a serialization failure or deadlock, which change nothing.
+   */
+  async #write<T>(
+    op: string,
+    kind: string | undefined,
+    id: string | undefined,
+    fn: (
+      sql: Sql | TransactionSql,
+      tx: TxState,
+    ) => Promise<T | NothingWritten<T>>,
+  ): Promise<T> {
+    this.#writable(op, kind, id);
+    if (this.#tx !== null) {
+      try {
+        const result = await fn(this.#sql, this.#tx);
+        return result instanceof NothingWritten ? result.value : result;
+      } catch (error) {
+        throw pgFailure(op + target(kind, id), this.#shared.target, error);
+      }
+    }
+    for (let attempt = 0;; attempt++) {
+      const state: TxState = { bump: null, schemaIds: new Map(), open: true };
+      try {
+        const result = await this.#shared.pool.begin(async (sql) => {
+          const value = await fn(sql, state);
+          // Changed nothing: roll back, so no revision is used up.
+          if (value instanceof NothingWritten) throw value;
+          await this.#compactIfDue(sql, state);
+          return value;
+        }) as T;
+        for (const [schema, schemaId] of state.schemaIds) {
+          this.#shared.schemaIds.set(schema, schemaId);
+        }
+        return result;
+      } catch (error) {
+        if (error instanceof NothingWritten) return error.value as T;
+        if (isRetryable(error) && attempt < 5) continue;
+        throw pgFailure(op + target(kind, id), this.#shared.target, error);
+      } finally {
+        state.open = false;
+      }
+    }
+  }
+
+  /** Sends this transaction's counter update (once; later calls share it). */
+  #bump(sql: Sql | TransactionSql, tx: TxState): Promise<number> {
+    if (tx.bump === null) {
+      tx.bump = sql.unsafe(PG_SQL.bump, [this.#shared.channel]).then((rows) =>
+        rows[0].revision as number
+      );
+    }
+    return tx.bump;
+  }
+
+  /** Before commit: every 1,024th revision drops changes older than the retention. */
+  async #compactIfDue(sql: Sql | TransactionSql, tx: TxState): Promise<void> {
+    if (tx.bump === null) return;
+    const revision = await tx.bump;
+    const retention = this.#shared.retention;
+    if (revision % COMPACT_EVERY === 0 && revision > retention) {
+      await compact(sql, revision - retention);
+    }
+  }
+
+  async #revisionOf(
+    sql: Sql | TransactionSql,
+    kind: string,
+    id: string,
+  ): Promise<number> {
+    const rows = await sql.unsafe(PG_SQL.revisionOf, [kind, id]);
+    return rows.length === 0 ? 0 : rows[0].revision as number;
+  }
+
+  /** The `message_schemas` id of `schema`, inserting its row in this transaction if new. */
+  async #schemaId(
+    sql: Sql | TransactionSql,
+    tx: TxState,
+    schema: DescMessage,
+  ): Promise<number> {
+    const known = this.#shared.schemaIds.get(schema) ??
+      tx.schemaIds.get(schema);
+    if (known !== undefined) return known;
+    const info = descriptorSetOf(schema);
+    await sql.unsafe(PG_SQL.insertSchema, [
+      info.typeName,
+      info.digest,
+      info.descriptorSet,
+      new Date().toISOString(),
+    ]);
+    const [row] = await sql.unsafe(PG_SQL.selectSchema, [
+      info.typeName,
+      info.digest,
+    ]);
+    const id = row.id as number;
+    tx.schemaIds.set(schema, id);
+    this.#shared.typeNames.set(id, info.typeName);
+    return id;
+  }
+
+  /** Loads the type names of the schema ids in `rows` that are not cached yet. */
+  async #loadTypeNames(rows: Row[]): Promise<void> {
+    const names = this.#shared.typeNames;
+    let missing: number[] | undefined;
+    for (const row of rows) {
+      const schemaId = row.schema_id as number | null;
+      if (schemaId !== null && !names.has(schemaId)) {
+        (missing ??= []).push(schemaId);
+      }
+    }
+    if (missing === undefined) return;
+    const found = await this.#sql.unsafe(PG_SQL.typeNames, [missing]);
+    for (const row of found) {
+      names.set(row.id as number, row.type_name as string);
+    }
+  }
+
+  /** Decodes a row's `data` after checking its recorded type against `schema`'s. */
+  #decode<D extends DescMessage>(
+    schema: D,
+    row: Row,
+    kind: string,
+    id: string,
+  ): MessageShape<D> {
+    const schemaId = row.schema_id as number | null;
+    if (schemaId !== null) {
+      const recorded = this.#shared.typeNames.get(schemaId);
+      if (recorded !== undefined && recorded !== schema.typeName) {
+        throw new TypeMismatchError(kind, id, recorded, schema.typeName);
+      }
+    }
+    return decodeMessage(schema, row.data as Uint8Array, kind, id);
+  }
+
+  async #historyEntries<D extends DescMessage>(
+    schema: D,
+    rows: Row[],
+    count: number,
+    kind: string,
+    resourceId: string,
+  ): Promise<AuditEntry<MessageShape<D>>[]> {
+    await this.#loadTypeNames(rows);
+    const entries: AuditEntry<MessageShape<D>>[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const row = rows[i];
+      const entry: AuditEntry<MessageShape<D>> = {
+        id: row.id as number,
+        archivedAt: new Date(row.archived_at as string),
+        revision: row.revision as number,
+        message: this.#decode(schema, row, kind, resourceId),
+      };
+      if (row.version_hash) entry.versionHash = row.version_hash as string;
+      if (row.tag) entry.tag = row.tag as string;
+      entries[i] = entry;
+    }
+    return entries;
+  }
+
+  async #auditBy<D extends DescMessage>(
+    schema: D,
+    statement: string,
+    label: string,
+    kind: string,
+    resourceId: string,
+    value: string,
+  ): Promise<MessageShape<D>> {
+    requireKey("kind", kind);
+    requireKey("resourceId", resourceId);
+    if (typeof value !== "string") {
+      throw new StoreError(`${label} must be a string, got ${typeof value}`);
+    }
+    requireWellFormed(label, value);
+    refuseNul({ kind, resourceId, [label]: value });
+    const rows = await this.#read(
+      `audit lookup by ${label}`,
+      kind,
+      resourceId,
+      (sql) => sql.unsafe(statement, [kind, resourceId, value]),
+    );
+    if (rows.length === 0) {
+      throw new AuditNotFoundError(
+        kind,
+        resourceId,
+        label === "tag" ? { tag: value } : { versionHash: value },
+        `no snapshot of resource ${
+          describeTarget(kind, resourceId)
+        } has ${label} ${JSON.stringify(value)}`,
+      );
+    }
+    await this.#loadTypeNames(rows);
+    return this.#decode(schema, rows[0], kind, resourceId);
+  }
+}
+
+async function compact(
+  sql: Sql | TransactionSql,
+  through: number,
+): Promise<number> {
+  const result = await sql.unsafe(PG_SQL.compact, [through]);
+  await sql.unsafe(PG_SQL.markCompacted, [through]);
+  return result.count;
+}
+
+function target(kind: string | undefined, id: string | undefined): string {
+  return kind === undefined ? "" : ` of ${describeTarget(kind, id)}`;
+}
+
+function ended(): StoreError {
+  return new StoreError(
+    "this transaction's store was used after its callback settled; use the outer store",
+  );
+}
+
+export { isConnectionLost };
