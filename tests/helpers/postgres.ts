@@ -52,8 +52,8 @@ function serverUser(): string | undefined {
     : undefined;
 }
 
-function uidOf(user: string): number {
-  const out = new Deno.Command("id", { args: ["-u", user] }).outputSync();
+function idOf(user: string, flag: "-u" | "-g"): number {
+  const out = new Deno.Command("id", { args: [flag, user] }).outputSync();
   if (!out.success) {
     throw new Error(
       `user ${user} does not exist: run .ci/run as root once, or set PROTOSTORE_PG_USER`,
@@ -70,7 +70,7 @@ function run(bin: string, args: string[], env: Record<string, string> = {}) {
     : new Deno.Command("setpriv", {
       args: [
         `--reuid=${user}`,
-        `--regid=${user === "nobody" ? "nogroup" : user}`,
+        `--regid=${idOf(user, "-g")}`,
         "--clear-groups",
         bin,
         ...args,
@@ -208,7 +208,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   const user = serverUser();
   if (user !== undefined) {
     Deno.chmodSync(root, 0o755);
-    const uid = uidOf(user);
+    const uid = idOf(user, "-u");
     Deno.chownSync(dataDir, uid, null);
   }
   run(join(bin, "bin", "initdb"), [
