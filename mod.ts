@@ -119,5 +119,5 @@ export {
   type ImportSummary,
   type InvalidBadgerKey,
 } from "./src/badger/mod.ts";
-export type { AsyncStore } from "./src/async/store.ts";
-export { type ConnectOptions, connectStore } from "./src/async/connect.ts";
+export type { AsyncStore } from "./src/store/async_store.ts";
+export { type ConnectOptions, connectStore } from "./src/async/mod.ts";

@@ -9,8 +9,8 @@ import { StoreError } from "../errors.ts";
 import { openStore } from "../store/store.ts";
 import { connectPostgres } from "../postgres/store.ts";
 import { redactUrl } from "../postgres/connection.ts";
-import { SqliteAsyncStore } from "./sqlite.ts";
-import type { AsyncStore } from "./store.ts";
+import { SqliteAsyncStore } from "../store/async_sqlite.ts";
+import type { AsyncStore } from "../store/async_store.ts";
 
 /** Options of {@linkcode connectStore}; each applies where it makes sense. */
 export interface ConnectOptions {

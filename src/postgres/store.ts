@@ -55,8 +55,8 @@ import {
 } from "../store/paging.ts";
 import type { WatchOptions } from "../store/watch.ts";
 import { descriptorSetOf } from "../store/schemas.ts";
-import type { AsyncStore } from "../async/store.ts";
-import { refuseNul } from "../async/nul.ts";
+import type { AsyncStore } from "../store/async_store.ts";
+import { refuseNul } from "../store/nul.ts";
 import {
   isConnectionLost,
   isRetryable,

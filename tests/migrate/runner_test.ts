@@ -160,7 +160,9 @@ Deno.test("running migrations again applies nothing and changes nothing", () =>
   }));
 
 Deno.test("every file in migrations/ is shipped in the bundled list, byte for byte", () => {
-  const files = [...Deno.readDirSync(MIGRATIONS_DIR)].map((e) => e.name).sort();
+  // migrations/postgres/ holds the PostgreSQL backend's files (tests/postgres/).
+  const files = [...Deno.readDirSync(MIGRATIONS_DIR)].filter((e) => e.isFile)
+    .map((e) => e.name).sort();
   assert.ok(files.length > 0);
   for (const name of files) {
     assert.match(

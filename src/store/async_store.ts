@@ -1,8 +1,8 @@
 /**
  * `AsyncStore`: the Store's contract with methods that return promises, implemented by
- * the embedded SQLite store (src/async/sqlite.ts) and by PostgreSQL (src/postgres/).
- * It lives above both backends, in its own folder, so neither backend imports the other
- * and `connectStore` can choose between them.
+ * the embedded SQLite store (async_sqlite.ts) and by PostgreSQL (src/postgres/). It sits
+ * beside the Store's own types so that src/postgres/ depends on src/store/ only, and
+ * `connectStore` (src/async/) sits above both backends and chooses between them.
  *
  * @module
  */
@@ -18,10 +18,10 @@ import type {
   ResourceEntry,
   SavedResource,
   WriteOptions,
-} from "../store/store.ts";
-import type { ChangesOptions, ResourceChange } from "../store/changes.ts";
-import type { PageOptions } from "../store/paging.ts";
-import type { WatchOptions } from "../store/watch.ts";
+} from "./store.ts";
+import type { ChangesOptions, ResourceChange } from "./changes.ts";
+import type { PageOptions } from "./paging.ts";
+import type { WatchOptions } from "./watch.ts";
 
 /** @internal protobuf-es `DescMessage` (see src/store/store.ts for why the alias). */
 type DescMessage = ProtobufDescMessage;

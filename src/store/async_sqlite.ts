@@ -17,11 +17,11 @@ import {
   type SavedResource,
   Store,
   type WriteOptions,
-} from "../store/store.ts";
-import type { ChangesOptions, ResourceChange } from "../store/changes.ts";
-import type { PageOptions } from "../store/paging.ts";
-import type { WatchOptions } from "../store/watch.ts";
-import type { AsyncStore } from "./store.ts";
+} from "./store.ts";
+import type { ChangesOptions, ResourceChange } from "./changes.ts";
+import type { PageOptions } from "./paging.ts";
+import type { WatchOptions } from "./watch.ts";
+import type { AsyncStore } from "./async_store.ts";
 import { refuseNul } from "./nul.ts";
 
 /** Runs `fn` now and returns its result or error as a promise. */
@@ -73,7 +73,7 @@ export class SqliteAsyncStore implements AsyncStore {
    * ```ts
    * import assert from "node:assert/strict";
    * import { openStore } from "@protostore/store";
-   * import { SqliteAsyncStore } from "./sqlite.ts";
+   * import { SqliteAsyncStore } from "./async_sqlite.ts";
    *
    * await using store = new SqliteAsyncStore(openStore(await Deno.makeTempFile()));
    * assert.equal(await store.currentRevision(), 0);
