@@ -355,7 +355,7 @@ export class PostgresStore implements AsyncStore {
       ? -1
       : requireRevision("ifRevision", options.ifRevision);
     const data = encodeMessage(schema, message, kind, id);
-    const updatedAt = new Date().toISOString();
+    const updatedAt = new Date(Date.now()).toISOString();
     return await this.#write("saveResource", kind, id, async (sql, tx) => {
       const schemaId = await this.#schemaId(sql, tx, schema);
       const bump = this.#bump(sql, tx);
@@ -627,7 +627,7 @@ export class PostgresStore implements AsyncStore {
     const tag = optionalLabel("tag", meta?.tag);
     refuseNul({ kind, resourceId, versionHash, tag });
     const data = encodeMessage(schema, message, kind, resourceId);
-    const archivedAt = new Date().toISOString();
+    const archivedAt = new Date(Date.now()).toISOString();
     return await this.#write("saveAudit", kind, resourceId, async (sql, tx) => {
       const schemaId = await this.#schemaId(sql, tx, schema);
       const rows = await sql.unsafe(PG_SQL.insertAudit, [

@@ -17,8 +17,10 @@ import {
   type ResourceChange,
   StoreClosedError,
   StoreError,
+  TypeMismatchError,
 } from "../../mod.ts";
 import {
+  AgentSchema,
   type Skill,
   SkillSchema,
 } from "../fixtures/gen/example/v1/example_pb.ts";
@@ -26,18 +28,27 @@ import { type Backend, BACKENDS, type Fixture } from "../helpers/backends.ts";
 
 const skill = (name: string) => create(SkillSchema, { name });
 
+/**
+ * `sqliteNeeds`: a behaviour the SQLite store gets from a change not merged yet; the
+ * SQLite case is skipped until then (remove the option when it lands).
+ */
 function behaviour(
   name: string,
   fn: (store: AsyncStore, fixture: Fixture, backend: Backend) => Promise<void>,
+  options: { sqliteNeeds?: string } = {},
 ): void {
   for (const backend of BACKENDS) {
-    Deno.test(`${backend.name}: ${name}`, async () => {
-      const fixture = await backend.open();
-      try {
-        await fn(fixture.store, fixture, backend);
-      } finally {
-        await fixture.cleanup();
-      }
+    Deno.test({
+      name: `${backend.name}: ${name}`,
+      ignore: backend.name === "sqlite" && options.sqliteNeeds !== undefined,
+      fn: async () => {
+        const fixture = await backend.open();
+        try {
+          await fn(fixture.store, fixture, backend);
+        } finally {
+          await fixture.cleanup();
+        }
+      },
     });
   }
 }
@@ -562,4 +573,73 @@ behaviour(
       (e) => e instanceof StoreClosedError,
     );
   },
+);
+
+behaviour(
+  "a row read with another message type throws TypeMismatchError naming both",
+  async (store) => {
+    await store.saveResource(SkillSchema, "skill", "s1", skill("s1"));
+    await store.saveAudit(SkillSchema, "skill", "s1", skill("s1"), {
+      tag: "v1",
+    });
+    const isMismatch = (e: unknown) =>
+      e instanceof TypeMismatchError && e.kind === "skill" && e.id === "s1" &&
+      e.recordedType === SkillSchema.typeName &&
+      e.requestedType === AgentSchema.typeName;
+    await rejects(store.getResource(AgentSchema, "skill", "s1"), isMismatch);
+    await rejects(
+      store.getResourceEntry(AgentSchema, "skill", "s1"),
+      isMismatch,
+    );
+    await rejects(
+      store.getAuditByTag(AgentSchema, "skill", "s1", "v1"),
+      isMismatch,
+    );
+    await rejects(
+      store.listAuditHistory(AgentSchema, "skill", "s1"),
+      isMismatch,
+    );
+    await rejects(
+      store.listResources(AgentSchema, "skill"),
+      (e) =>
+        e instanceof TypeMismatchError &&
+        e.recordedType === SkillSchema.typeName,
+    );
+  },
+  { sqliteNeeds: "type checks on read" },
+);
+
+behaviour(
+  "archivedAt never goes backwards along a history when the clock steps back",
+  async (store) => {
+    await store.saveResource(SkillSchema, "skill", "s1", skill("now"));
+    const realNow = Date.now;
+    const first = await store.saveAudit(
+      SkillSchema,
+      "skill",
+      "s1",
+      skill("first"),
+    );
+    try {
+      // An NTP correction: the clock steps back one hour.
+      Date.now = () => realNow() - 3_600_000;
+      const second = await store.saveAudit(
+        SkillSchema,
+        "skill",
+        "s1",
+        skill("second"),
+      );
+      assert.ok(second.archivedAt.getTime() >= first.archivedAt.getTime());
+    } finally {
+      Date.now = realNow;
+    }
+    const history = await store.listAuditHistory(SkillSchema, "skill", "s1");
+    assert.deepEqual(history.map((h) => h.message.name), ["second", "first"]);
+    assert.equal(
+        null
+      ),
+      null,
+    );
+  },
+  { sqliteNeeds: "archivedAt clamped" },
 );
