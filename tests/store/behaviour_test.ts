@@ -635,11 +635,6 @@ behaviour(
     }
     const history = await store.listAuditHistory(SkillSchema, "skill", "s1");
     assert.deepEqual(history.map((h) => h.message.name), ["second", "first"]);
-    assert.equal(
-        null
-      ),
-      null,
-    );
   },
   { sqliteNeeds: "archivedAt clamped" },
 );
