@@ -29,8 +29,8 @@ const args = parseArgs({
   options: { quick: { type: "boolean" }, json: { type: "boolean" } },
 });
 const QUICK = args.values.quick ?? false;
-const OPS = QUICK ? 200 : 1000;
-const ROUNDS = QUICK ? 3 : 5;
+const OPS = QUICK ? 100 : 300;
+const ROUNDS = QUICK ? 3 : 11;
 const PREPARED = { prepare: true } as const;
 
 const message = create(SkillSchema, {
@@ -182,16 +182,21 @@ try {
     const scale = name.startsWith("list") ? 10 : 1;
     const storeTimes: number[] = [];
     const rawTimes: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
+    // Round 0 warms up (JIT, prepared statements) and is not counted.
+    for (let round = 0; round <= ROUNDS; round++) {
       const s = op.store();
       const r = op.raw();
       const n = Math.max(20, Math.floor(OPS / scale));
       let start = performance.now();
       for (let i = 0; i < n; i++) await s(round * n + i);
-      storeTimes.push((performance.now() - start) * 1000 / n);
+      const storeUs = (performance.now() - start) * 1000 / n;
       start = performance.now();
       for (let i = 0; i < n; i++) await r(round * n + i);
-      rawTimes.push((performance.now() - start) * 1000 / n);
+      const rawUs = (performance.now() - start) * 1000 / n;
+      if (round > 0) {
+        storeTimes.push(storeUs);
+        rawTimes.push(rawUs);
+      }
     }
     const storeUs = median(storeTimes);
     const rawUs = median(rawTimes);

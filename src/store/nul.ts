@@ -20,6 +20,13 @@ import { StoreError } from "../errors.ts";
  * ```
  */
 export function refuseNul(args: Record<string, unknown>): void {
+  // The common case allocates nothing: no NUL anywhere.
+  let any = false;
+  for (const name in args) {
+    const value = args[name];
+    if (typeof value === "string" && value.includes("\u0000")) any = true;
+  }
+  if (!any) return;
   for (const [name, value] of Object.entries(args)) {
     if (typeof value === "string" && value.includes("\u0000")) {
       throw new StoreError(
