@@ -30,6 +30,8 @@ export interface PoolOptions {
   max?: number;
   /** Seconds to wait for a connection (default 10). */
   connectTimeoutSeconds?: number;
+  /** Every transaction of the pool read-only (the server refuses writes too). */
+  readOnly?: boolean;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -65,6 +67,7 @@ export function openPool(url: string, options: PoolOptions): Sql {
     connection: {
       application_name: "protostore",
       search_path: options.schema,
+      ...(options.readOnly ? { default_transaction_read_only: true } : {}),
     },
     types: {
       bytea: {

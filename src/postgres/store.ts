@@ -285,7 +285,7 @@ export async function connectPostgres(
   }
   const readOnly = options.readOnly ?? false;
   const target = redactUrl(url);
-  const pool = openPool(url, { schema, max: options.poolSize });
+  const pool = openPool(url, { schema, max: options.poolSize, readOnly });
   try {
     await preparePostgres(pool, schema, {
       migrate: options.migrate ?? true,
