@@ -187,12 +187,25 @@ try {
       const s = op.store();
       const r = op.raw();
       const n = Math.max(20, Math.floor(OPS / scale));
-      let start = performance.now();
-      for (let i = 0; i < n; i++) await s(round * n + i);
-      const storeUs = (performance.now() - start) * 1000 / n;
-      start = performance.now();
-      for (let i = 0; i < n; i++) await r(round * n + i);
-      const rawUs = (performance.now() - start) * 1000 / n;
+      const timeStore = async () => {
+        const start = performance.now();
+        for (let i = 0; i < n; i++) await s(round * n + i);
+        return (performance.now() - start) * 1000 / n;
+      };
+      const timeRaw = async () => {
+        const start = performance.now();
+        for (let i = 0; i < n; i++) await r(round * n + i);
+        return (performance.now() - start) * 1000 / n;
+      };
+      // Alternate which side goes first, so neither always follows the other.
+      let storeUs: number, rawUs: number;
+      if (round % 2 === 0) {
+        storeUs = await timeStore();
+        rawUs = await timeRaw();
+      } else {
+        rawUs = await timeRaw();
+        storeUs = await timeStore();
+      }
       if (round > 0) {
         storeTimes.push(storeUs);
         rawTimes.push(rawUs);
@@ -276,6 +289,64 @@ try {
     await r.end();
   }
   results.throughput = throughput;
+
+  // ---- watch latency: commit (save resolved) to delivery through LISTEN/NOTIFY ----
+  log("postgres: watch latency");
+  {
+    const watcher = await connectStore(server.url, {
+      schema: "bench",
+      poolSize: 1,
+    });
+    const writer = await connectStore(server.url, {
+      schema: "bench",
+      poolSize: 1,
+    });
+    const committedAt = new Map<number, number>();
+    const latencies: number[] = [];
+    const count = QUICK ? 50 : 200;
+    const controller = new AbortController();
+    const from = await writer.currentRevision();
+    const watching = (async () => {
+      for await (
+        const change of watcher.watch({
+          afterRevision: from,
+          signal: controller.signal,
+        })
+      ) {
+        const at = performance.now();
+        // The delivery can come before the writer's promise resolves: count that as 0.
+        const committed = committedAt.get(change.revision);
+        latencies.push(committed === undefined ? 0 : at - committed);
+        if (latencies.length === count) controller.abort();
+      }
+    })();
+    for (let i = 0; i < count; i++) {
+      const saved = await writer.saveResource(
+        SkillSchema,
+        "watch",
+        `w${i}`,
+        message,
+      );
+      committedAt.set(saved.revision, performance.now());
+      await new Promise((r) => setTimeout(r, 5 + (i % 10) * 5));
+    }
+    await watching;
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const p = (q: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    results.watch = {
+      p50Ms: p(0.5),
+      p99Ms: p(0.99),
+      maxMs: sorted[sorted.length - 1],
+    };
+    log(
+      `  ${count} commits: p50 ${p(0.5).toFixed(1)} ms, p99 ${
+        p(0.99).toFixed(1)
+      } ms`,
+    );
+    await watcher.close();
+    await writer.close();
+  }
 } finally {
   server.stop();
 }
