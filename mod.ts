@@ -119,5 +119,5 @@ export {
   type ImportSummary,
   type InvalidBadgerKey,
 } from "./src/badger/mod.ts";
-export type { AsyncStore } from "./src/store/async_store.ts";
+export type { AsyncStore } from "./src/store/mod.ts";
 export { type ConnectOptions, connectStore } from "./src/async/mod.ts";

@@ -8,7 +8,9 @@
  * (`concat.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/decode/`. Used by
- * admin, badger and cli, never the other way round.
+ * admin, badger, postgres, async and cli, never the other way round. `async_store.ts`
+ * holds the `AsyncStore` contract both backends implement; `async_sqlite.ts` is this
+ * store behind it.
  *
  * @module
  */
@@ -51,3 +53,5 @@ export {
   type SnapshotRef,
   type SnapshotRow,
 } from "./restore.ts";
+export type { AsyncStore } from "./async_store.ts";
+export { SqliteAsyncStore } from "./async_sqlite.ts";
