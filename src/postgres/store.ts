@@ -19,6 +19,7 @@ import {
   AuditNotFoundError,
   CompactedError,
   ConflictError,
+  describeResource,
   NotFoundError,
   StoreClosedError,
   StoreError,
@@ -29,7 +30,6 @@ import {
   type AuditEntryInfo,
   type AuditMeta,
   decodeMessage,
-  describeTarget,
   encodeMessage,
   optionalLabel,
   type Page,
@@ -644,7 +644,7 @@ export class PostgresStore implements AsyncStore {
           kind,
           resourceId,
           `cannot archive a snapshot of resource ${
-            describeTarget(kind, resourceId)
+            describeResource(kind, resourceId)
           }: it does not exist (save the resource first)`,
         );
       }
@@ -995,7 +995,7 @@ export class PostgresStore implements AsyncStore {
     if (this.#shared.readOnly) {
       throw new StoreError(
         `${op}${
-          kind === undefined ? "" : ` of ${describeTarget(kind, id)}`
+          kind === undefined ? "" : ` of ${describeResource(kind, id)}`
         }: the store on ${this.#shared.target} was opened read-only`,
         { code: "read_only" },
       );
@@ -1213,7 +1213,7 @@ export class PostgresStore implements AsyncStore {
         resourceId,
         label === "tag" ? { tag: value } : { versionHash: value },
         `no snapshot of resource ${
-          describeTarget(kind, resourceId)
+          describeResource(kind, resourceId)
         } has ${label} ${JSON.stringify(value)}`,
       );
     }
@@ -1232,7 +1232,7 @@ async function compact(
 }
 
 function target(kind: string | undefined, id: string | undefined): string {
-  return kind === undefined ? "" : ` of ${describeTarget(kind, id)}`;
+  return kind === undefined ? "" : ` of ${describeResource(kind, id)}`;
 }
 
 function ended(): StoreError {

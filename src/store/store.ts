@@ -2288,7 +2288,6 @@ function prefixUpperBound(prefix: string): string | null {
 /** @internal Argument checks and codecs shared with the PostgreSQL store (same errors on both). */
 export {
   decode as decodeMessage,
-  describe as describeTarget,
   encode as encodeMessage,
   optionalLabel,
   prefixUpperBound,
