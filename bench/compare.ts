@@ -18,7 +18,9 @@
  * `GROUP BY kind`, and `bench/import_badger_compare.ts` (its own child processes, for
  * peak RSS). `--quick` uses smaller sizes; `--no-import` skips the import; `--only`
  * runs some sections (comma-separated: ops, go, bulk, scaling, inspect, import,
- * revisions — `bench/revisions_compare.ts`: the cost of revisions); `--json`
+ * revisions — `bench/revisions_compare.ts`: the cost of revisions; postgres —
+ * `bench/postgres_compare.ts`: the PostgreSQL store against the raw driver, throughput at
+ * 1/4/16 clients, watch latency, SQLite behind AsyncStore); `--json`
  * prints one JSON document instead of tables. Progress goes to stderr.
  *
  * @module
@@ -49,6 +51,7 @@ import {
 import { prng } from "../tests/helpers/prng.ts";
 import { measureRevisions, revisionsMarkdown } from "./revisions_compare.ts";
 import { measureGoBaseline } from "./_go_baseline.ts";
+import { measurePostgres } from "./postgres_compare.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -58,7 +61,7 @@ const args = parseArgs({
     "no-import": { type: "boolean", default: false },
     only: {
       type: "string",
-      default: "ops,go,bulk,scaling,inspect,import,revisions",
+      default: "ops,go,bulk,scaling,inspect,import,revisions,postgres",
     },
   },
 });
@@ -945,6 +948,9 @@ const imported = SECTIONS.has("import") ? await measureImport() : null;
 const revisions = SECTIONS.has("revisions")
   ? await measureRevisions(dir.path, { quick: QUICK, log })
   : null;
+const postgres = SECTIONS.has("postgres")
+  ? await measurePostgres({ quick: QUICK, log })
+  : null;
 env.loadAverageAfter = Deno.loadavg();
 const report = {
   env,
@@ -957,6 +963,7 @@ const report = {
   inspect,
   importBadger: imported,
   revisions,
+  postgres,
 };
 
 console.log(JSON_OUT ? JSON.stringify(report, null, 2) : render());
@@ -1134,6 +1141,13 @@ function render(): string {
       "",
       "Revisions (bench/revisions_compare.ts; CPU µs per call, medians of paired rounds):",
       revisionsMarkdown(revisions),
+    );
+  }
+  if (postgres) {
+    out.push(
+      "",
+      "PostgreSQL (bench/postgres_compare.ts; wall µs per call, medians of alternating rounds):",
+      JSON.stringify(postgres, null, 2),
     );
   }
   return out.join("\n");
