@@ -56,7 +56,7 @@ import {
 import type { WatchOptions } from "../store/watch.ts";
 import { descriptorSetOf } from "../store/schemas.ts";
 import type { AsyncStore } from "../store/async_store.ts";
-import { refuseNul } from "../store/nul.ts";
+import { hasNul, refuseNul } from "../store/nul.ts";
 import {
   isConnectionLost,
   isRetryable,
@@ -350,7 +350,7 @@ export class PostgresStore implements AsyncStore {
   ): Promise<SavedResource> {
     requireKey("kind", kind);
     requireKey("id", id);
-    refuseNul({ kind, id });
+    if (hasNul(kind, id)) refuseNul({ kind, id });
     const ifRevision = options?.ifRevision === undefined
       ? -1
       : requireRevision("ifRevision", options.ifRevision);
@@ -403,7 +403,7 @@ export class PostgresStore implements AsyncStore {
   ): Promise<MessageShape<D>> {
     requireKey("kind", kind);
     requireKey("id", id);
-    refuseNul({ kind, id });
+    if (hasNul(kind, id)) refuseNul({ kind, id });
     const rows = await this.#read(
       "getResource",
       kind,
@@ -423,7 +423,7 @@ export class PostgresStore implements AsyncStore {
   ): Promise<ResourceEntry<MessageShape<D>>> {
     requireKey("kind", kind);
     requireKey("id", id);
-    refuseNul({ kind, id });
+    if (hasNul(kind, id)) refuseNul({ kind, id });
     const rows = await this.#read(
       "getResourceEntry",
       kind,
@@ -449,7 +449,7 @@ export class PostgresStore implements AsyncStore {
     kind: string,
   ): Promise<MessageShape<D>[]> {
     requireKey("kind", kind);
-    refuseNul({ kind });
+    if (hasNul(kind)) refuseNul({ kind });
     const rows = await this.#read(
       "listResources",
       kind,
@@ -476,7 +476,7 @@ export class PostgresStore implements AsyncStore {
     options?: PageOptions,
   ): Promise<Page<ResourceEntry<MessageShape<D>>>> {
     requireKey("kind", kind);
-    refuseNul({ kind });
+    if (hasNul(kind)) refuseNul({ kind });
     const limit = pageLimit(options);
     const scope = ["resources", kind];
     const after = options?.pageToken === undefined
@@ -520,7 +520,7 @@ export class PostgresStore implements AsyncStore {
   ): Promise<boolean> {
     requireKey("kind", kind);
     requireKey("id", id);
-    refuseNul({ kind, id });
+    if (hasNul(kind, id)) refuseNul({ kind, id });
     const ifRevision = options?.ifRevision === undefined
       ? -1
       : requireRevision("ifRevision", options.ifRevision);
@@ -558,7 +558,7 @@ export class PostgresStore implements AsyncStore {
   /** See `Store.deleteResourcesByKind`. */
   async deleteResourcesByKind(kind: string): Promise<number> {
     requireKey("kind", kind);
-    refuseNul({ kind });
+    if (hasNul(kind)) refuseNul({ kind });
     return await this.#write(
       "deleteResourcesByKind",
       kind,
@@ -590,7 +590,7 @@ export class PostgresStore implements AsyncStore {
     }
     if (idPrefix === "") return await this.deleteResourcesByKind(kind);
     requireWellFormed("idPrefix", idPrefix);
-    refuseNul({ kind, idPrefix });
+    if (hasNul(kind, idPrefix)) refuseNul({ kind, idPrefix });
     const upper = prefixUpperBound(idPrefix);
     return await this.#write(
       "deleteResourcesByIdPrefix",
@@ -625,7 +625,9 @@ export class PostgresStore implements AsyncStore {
     requireKey("resourceId", resourceId);
     const versionHash = optionalLabel("versionHash", meta?.versionHash);
     const tag = optionalLabel("tag", meta?.tag);
-    refuseNul({ kind, resourceId, versionHash, tag });
+    if (hasNul(kind, resourceId, versionHash, tag)) {
+      refuseNul({ kind, resourceId, versionHash, tag });
+    }
     const data = encodeMessage(schema, message, kind, resourceId);
     const archivedAt = new Date(Date.now()).toISOString();
     return await this.#write("saveAudit", kind, resourceId, async (sql, tx) => {
@@ -713,7 +715,7 @@ export class PostgresStore implements AsyncStore {
   > {
     requireKey("kind", kind);
     requireKey("resourceId", resourceId);
-    refuseNul({ kind, resourceId });
+    if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
     if (options === undefined) {
       const rows = await this.#read(
         "listAuditHistory",
@@ -776,7 +778,7 @@ export class PostgresStore implements AsyncStore {
   ): Promise<number> {
     requireKey("kind", kind);
     requireKey("resourceId", resourceId);
-    refuseNul({ kind, resourceId });
+    if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
     return await this.#write(
       "deleteAuditByResourceId",
       kind,
@@ -821,7 +823,7 @@ export class PostgresStore implements AsyncStore {
     const kind = options?.kind;
     if (kind !== undefined) {
       requireKey("kind", kind);
-      refuseNul({ kind });
+      if (hasNul(kind)) refuseNul({ kind });
     }
     const limit = options?.limit ?? Infinity;
     if (limit !== Infinity && (!Number.isSafeInteger(limit) || limit < 1)) {
@@ -866,7 +868,7 @@ export class PostgresStore implements AsyncStore {
     const kind = options.kind;
     if (kind !== undefined) {
       requireKey("kind", kind);
-      refuseNul({ kind });
+      if (hasNul(kind)) refuseNul({ kind });
     }
     const after = options.afterRevision === undefined
       ? undefined
@@ -1200,7 +1202,9 @@ export class PostgresStore implements AsyncStore {
       throw new StoreError(`${label} must be a string, got ${typeof value}`);
     }
     requireWellFormed(label, value);
-    refuseNul({ kind, resourceId, [label]: value });
+    if (hasNul(kind, resourceId, value)) {
+      refuseNul({ kind, resourceId, [label]: value });
+    }
     const rows = await this.#read(
       `audit lookup by ${label}`,
       kind,

@@ -22,7 +22,7 @@ import type { ChangesOptions, ResourceChange } from "./changes.ts";
 import type { PageOptions } from "./paging.ts";
 import type { WatchOptions } from "./watch.ts";
 import type { AsyncStore } from "./async_store.ts";
-import { refuseNul } from "./nul.ts";
+import { hasNul, refuseNul } from "./nul.ts";
 
 /** Runs `fn` now and returns its result or error as a promise. */
 function settle<T>(fn: () => T): Promise<T> {
@@ -113,7 +113,7 @@ export class SqliteAsyncStore implements AsyncStore {
     options?: WriteOptions,
   ): Promise<SavedResource> {
     return this.#run((s) => {
-      refuseNul({ kind, id });
+      if (hasNul(kind, id)) refuseNul({ kind, id });
       return s.saveResource(schema, kind, id, message, options);
     });
   }
@@ -125,7 +125,7 @@ export class SqliteAsyncStore implements AsyncStore {
     id: string,
   ): Promise<MessageShape<D>> {
     return this.#run((s) => {
-      refuseNul({ kind, id });
+      if (hasNul(kind, id)) refuseNul({ kind, id });
       return s.getResource(schema, kind, id);
     });
   }
@@ -137,7 +137,7 @@ export class SqliteAsyncStore implements AsyncStore {
     id: string,
   ): Promise<ResourceEntry<MessageShape<D>>> {
     return this.#run((s) => {
-      refuseNul({ kind, id });
+      if (hasNul(kind, id)) refuseNul({ kind, id });
       return s.getResourceEntry(schema, kind, id);
     });
   }
@@ -148,7 +148,7 @@ export class SqliteAsyncStore implements AsyncStore {
     kind: string,
   ): Promise<MessageShape<D>[]> {
     return this.#run((s) => {
-      refuseNul({ kind });
+      if (hasNul(kind)) refuseNul({ kind });
       return s.listResources(schema, kind);
     });
   }
@@ -160,7 +160,7 @@ export class SqliteAsyncStore implements AsyncStore {
     options?: PageOptions,
   ): Promise<Page<ResourceEntry<MessageShape<D>>>> {
     return this.#run((s) => {
-      refuseNul({ kind });
+      if (hasNul(kind)) refuseNul({ kind });
       return s.listResourceEntries(schema, kind, options);
     });
   }
@@ -172,7 +172,7 @@ export class SqliteAsyncStore implements AsyncStore {
     options?: WriteOptions,
   ): Promise<boolean> {
     return this.#run((s) => {
-      refuseNul({ kind, id });
+      if (hasNul(kind, id)) refuseNul({ kind, id });
       return s.deleteResource(kind, id, options);
     });
   }
@@ -180,7 +180,7 @@ export class SqliteAsyncStore implements AsyncStore {
   /** See `Store.deleteResourcesByKind`. */
   deleteResourcesByKind(kind: string): Promise<number> {
     return this.#run((s) => {
-      refuseNul({ kind });
+      if (hasNul(kind)) refuseNul({ kind });
       return s.deleteResourcesByKind(kind);
     });
   }
@@ -192,7 +192,7 @@ export class SqliteAsyncStore implements AsyncStore {
    */
   deleteResourcesByIdPrefix(kind: string, idPrefix: string): Promise<number> {
     return this.#run((s) => {
-      refuseNul({ kind, idPrefix });
+      if (hasNul(kind, idPrefix)) refuseNul({ kind, idPrefix });
       return s.deleteResourcesByIdPrefix(kind, idPrefix);
     });
   }
@@ -206,12 +206,14 @@ export class SqliteAsyncStore implements AsyncStore {
     meta?: AuditMeta,
   ): Promise<AuditEntryInfo> {
     return this.#run((s) => {
-      refuseNul({
-        kind,
-        resourceId,
-        versionHash: meta?.versionHash,
-        tag: meta?.tag,
-      });
+      if (hasNul(kind, resourceId, meta?.versionHash, meta?.tag)) {
+        refuseNul({
+          kind,
+          resourceId,
+          versionHash: meta?.versionHash,
+          tag: meta?.tag,
+        });
+      }
       return s.saveAudit(schema, kind, resourceId, message, meta);
     });
   }
@@ -224,7 +226,9 @@ export class SqliteAsyncStore implements AsyncStore {
     versionHash: string,
   ): Promise<MessageShape<D>> {
     return this.#run((s) => {
-      refuseNul({ kind, resourceId, versionHash });
+      if (hasNul(kind, resourceId, versionHash)) {
+        refuseNul({ kind, resourceId, versionHash });
+      }
       return s.getAuditByHash(schema, kind, resourceId, versionHash);
     });
   }
@@ -237,7 +241,7 @@ export class SqliteAsyncStore implements AsyncStore {
     tag: string,
   ): Promise<MessageShape<D>> {
     return this.#run((s) => {
-      refuseNul({ kind, resourceId, tag });
+      if (hasNul(kind, resourceId, tag)) refuseNul({ kind, resourceId, tag });
       return s.getAuditByTag(schema, kind, resourceId, tag);
     });
   }
@@ -264,7 +268,7 @@ export class SqliteAsyncStore implements AsyncStore {
     AuditEntry<MessageShape<D>>[] | Page<AuditEntry<MessageShape<D>>>
   > {
     return this.#run((s) => {
-      refuseNul({ kind, resourceId });
+      if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
       return options === undefined
         ? s.listAuditHistory(schema, kind, resourceId)
         : s.listAuditHistory(schema, kind, resourceId, options);
@@ -274,7 +278,7 @@ export class SqliteAsyncStore implements AsyncStore {
   /** See `Store.deleteAuditByResourceId`. */
   deleteAuditByResourceId(kind: string, resourceId: string): Promise<number> {
     return this.#run((s) => {
-      refuseNul({ kind, resourceId });
+      if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
       return s.deleteAuditByResourceId(kind, resourceId);
     });
   }

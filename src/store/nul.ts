@@ -20,13 +20,6 @@ import { StoreError } from "../errors.ts";
  * ```
  */
 export function refuseNul(args: Record<string, unknown>): void {
-  // The common case allocates nothing: no NUL anywhere.
-  let any = false;
-  for (const name in args) {
-    const value = args[name];
-    if (typeof value === "string" && value.includes("\u0000")) any = true;
-  }
-  if (!any) return;
   for (const [name, value] of Object.entries(args)) {
     if (typeof value === "string" && value.includes("\u0000")) {
       throw new StoreError(
@@ -37,4 +30,29 @@ export function refuseNul(args: Record<string, unknown>): void {
       );
     }
   }
+}
+
+/**
+ * Whether any of the values is a string holding NUL: the allocation-free check to run
+ * before {@linkcode refuseNul} builds its message.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hasNul } from "./nul.ts";
+ *
+ * assert.equal(hasNul("agent", "a1"), false);
+ * assert.equal(hasNul("agent", "a\u0000"), true);
+ * ```
+ */
+export function hasNul(
+  a: unknown,
+  b?: unknown,
+  c?: unknown,
+  d?: unknown,
+): boolean {
+  return (typeof a === "string" && a.includes("\u0000")) ||
+    (typeof b === "string" && b.includes("\u0000")) ||
+    (typeof c === "string" && c.includes("\u0000")) ||
+    (typeof d === "string" && d.includes("\u0000"));
 }
