@@ -67,23 +67,31 @@ Deno.test("postgres: watch re-reads from its last revision after its connections
     }
   })();
   const admin = postgres(server.url, { onnotice: () => {}, max: 1 });
+  let kills = 0;
   try {
     for (let i = 0; i < total; i++) {
       await writer.saveResource(SkillSchema, "skill", `s${i}`, skill(`${i}`));
       if (i % 10 === 5) {
-        // Drop every connection of the watcher's store: its LISTEN and its pool (the
-        // ones whose last statement was LISTEN or the change-log read).
+        // Drop every connection of the watcher's store: its LISTEN (once it is back
+        // after the previous kill) and its pool (last statement: the change-log read).
+        for (let wait = 0; wait < 500; wait++) {
+          const listening = await admin`SELECT 1 FROM pg_stat_activity
+            WHERE application_name = 'protostore' AND query ILIKE 'listen%'`;
+          if (listening.length > 0) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
         const killed =
           await admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
           WHERE application_name = 'protostore'
             AND (query ILIKE 'listen%' OR query LIKE '%cut AS%')`;
-        assert.ok(killed.length >= 1);
+        kills += killed.length;
       }
     }
     await watching;
   } finally {
     await admin.end();
   }
+  assert.ok(kills >= 3, `only ${kills} connections were killed`);
   assert.deepEqual(
     seen.map((c) => c.revision),
     Array.from({ length: total }, (_, i) => i + 1),
