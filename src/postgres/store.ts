@@ -411,7 +411,8 @@ export class PostgresStore implements AsyncStore {
       (sql) => sql.unsafe(PG_SQL.get, [kind, id], PREPARED),
     );
     if (rows.length === 0) throw new NotFoundError(kind, id);
-    await this.#loadTypeNames(rows);
+    const loading = this.#loadTypeNames(rows);
+    if (loading !== undefined) await loading;
     return this.#decode(schema, rows[0], kind, id);
   }
 
@@ -431,7 +432,8 @@ export class PostgresStore implements AsyncStore {
       (sql) => sql.unsafe(PG_SQL.entry, [kind, id], PREPARED),
     );
     if (rows.length === 0) throw new NotFoundError(kind, id);
-    await this.#loadTypeNames(rows);
+    const loading = this.#loadTypeNames(rows);
+    if (loading !== undefined) await loading;
     const row = rows[0];
     return {
       kind,
@@ -456,7 +458,8 @@ export class PostgresStore implements AsyncStore {
       undefined,
       (sql) => sql.unsafe(PG_SQL.list, [kind], PREPARED),
     );
-    await this.#loadTypeNames(rows);
+    const loading = this.#loadTypeNames(rows);
+    if (loading !== undefined) await loading;
     const messages: MessageShape<D>[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       messages[i] = this.#decode(
@@ -490,7 +493,8 @@ export class PostgresStore implements AsyncStore {
     );
     const revision = rows[0].at as number;
     const found = rows[0].id === null ? [] : rows;
-    await this.#loadTypeNames(found);
+    const loading = this.#loadTypeNames(found);
+    if (loading !== undefined) await loading;
     const count = Math.min(found.length, limit);
     const entries: ResourceEntry<MessageShape<D>>[] = new Array(count);
     for (let i = 0; i < count; i++) {
@@ -1131,7 +1135,8 @@ export class PostgresStore implements AsyncStore {
   }
 
   /** Loads the type names of the schema ids in `rows` that are not cached yet. */
-  async #loadTypeNames(rows: Row[]): Promise<void> {
+  /** Resolves when the type names are cached; `undefined` when they already are. */
+  #loadTypeNames(rows: Row[]): Promise<void> | undefined {
     const names = this.#shared.typeNames;
     let missing: number[] | undefined;
     for (const row of rows) {
@@ -1140,11 +1145,14 @@ export class PostgresStore implements AsyncStore {
         (missing ??= []).push(schemaId);
       }
     }
-    if (missing === undefined) return;
-    const found = await this.#sql.unsafe(PG_SQL.typeNames, [missing], PREPARED);
-    for (const row of found) {
-      names.set(row.id as number, row.type_name as string);
-    }
+    if (missing === undefined) return undefined;
+    return this.#sql.unsafe(PG_SQL.typeNames, [missing], PREPARED).then(
+      (found) => {
+        for (const row of found) {
+          names.set(row.id as number, row.type_name as string);
+        }
+      },
+    );
   }
 
   /** Decodes a row's `data` after checking its recorded type against `schema`'s. */
@@ -1171,7 +1179,8 @@ export class PostgresStore implements AsyncStore {
     kind: string,
     resourceId: string,
   ): Promise<AuditEntry<MessageShape<D>>[]> {
-    await this.#loadTypeNames(rows);
+    const loading = this.#loadTypeNames(rows);
+    if (loading !== undefined) await loading;
     const entries: AuditEntry<MessageShape<D>>[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const row = rows[i];
@@ -1221,7 +1230,8 @@ export class PostgresStore implements AsyncStore {
         } has ${label} ${JSON.stringify(value)}`,
       );
     }
-    await this.#loadTypeNames(rows);
+    const loading = this.#loadTypeNames(rows);
+    if (loading !== undefined) await loading;
     return this.#decode(schema, rows[0], kind, resourceId);
   }
 }
