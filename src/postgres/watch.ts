@@ -137,7 +137,8 @@ export async function* watchPostgres(
       batch = await source.since(after, { kind, limit: BATCH });
       failures = 0;
     } catch (error) {
-      if (error instanceof CompactedError || source.closed()) throw error;
+      if (source.closed()) return; // closing the store ends the watch
+      if (error instanceof CompactedError) throw error;
       if (
         !(error instanceof StoreError && isConnectionLost(error.cause)) ||
         failures > 600

@@ -563,11 +563,21 @@ behaviour(
 );
 
 behaviour(
-  "a closed store throws StoreClosedError; close is idempotent",
+  "a closed store throws StoreClosedError; close is idempotent and ends its watches",
   async (_store, fixture) => {
     const other = await fixture.reopen();
+    const seen: ResourceChange[] = [];
+    const watching = (async () => {
+      for await (const change of other.watch({ afterRevision: 0 })) {
+        seen.push(change);
+      }
+    })();
+    await other.saveResource(SkillSchema, "skill", "s1", skill("1"));
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
     await other.close();
     await other.close();
+    await watching;
+    assert.equal(seen.length, 1);
     await rejects(
       other.getResource(SkillSchema, "skill", "s1"),
       (e) => e instanceof StoreClosedError,
