@@ -158,8 +158,10 @@ export interface AsyncStore extends AsyncDisposable {
    * Runs `fn` in one transaction on one connection, with a store bound to it: what
    * `fn` writes through `tx` commits together when its promise resolves, or rolls back
    * when it rejects (the error is rethrown). Nested calls on `tx` are savepoints.
-   * Calls on the outer store while it runs wait (SQLite) or use other connections
-   * (PostgreSQL); `tx` must not be used after `fn` settles.
+   * Calls on the outer store while it runs wait for it to end (SQLite) or use other
+   * connections of the pool (PostgreSQL), so inside `fn` use `tx` only: awaiting the
+   * outer store there waits for the transaction itself. `tx` must not be used after
+   * `fn` settles.
    */
   transaction<T>(fn: (tx: AsyncStore) => Promise<T>): Promise<T>;
   /** Closes the store (the SQLite file, or the pool and its listener); idempotent. */
