@@ -85,12 +85,20 @@ function plan(rows: VersionRow[], schema: string): Migration[] {
   return PG_MIGRATIONS.filter((m) => !applied.has(m.version));
 }
 
-async function foreignTables(sql: Sql, schema: string): Promise<string[]> {
+/** Refuses a schema without `schema_version` that holds tables (another application's). */
+async function refuseForeign(sql: Sql, schema: string): Promise<void> {
   const rows = await sql<{ name: string }[]>`
     SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = ${schema} AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
     ORDER BY c.relname LIMIT 5`;
-  return rows.map((r) => r.name);
+  if (rows.length > 0) {
+    throw new MigrationError(
+      `schema ${schema} holds tables that are not protostore's (${
+        rows.map((r) => r.name).join(", ")
+      }) and no schema_version: refusing to add protostore's tables to it; use another ` +
+        "schema (the schema option)",
+    );
+  }
 }
 
 /**
@@ -107,19 +115,8 @@ export async function preparePostgres(
   if (rows !== null && plan(rows, schema).length === 0) {
     return { applied: [], version: PG_LATEST_VERSION };
   }
-  if (rows === null) {
-    const found = await foreignTables(sql, schema);
-    if (found.length > 0) {
-      throw new MigrationError(
-        `schema ${schema} holds tables that are not protostore's (${
-          found.join(", ")
-        }) and ` +
-          "no schema_version: refusing to add protostore's tables to it; use another schema " +
-          "(the schema option, or ?search_path)",
-      );
-    }
-  }
   if (!options.migrate || options.readOnly) {
+    if (rows === null) await refuseForeign(sql, schema);
     const pending = rows === null ? PG_MIGRATIONS : plan(rows, schema);
     throw new MigrationError(
       `schema ${schema} needs migrations ${
@@ -130,15 +127,48 @@ export async function preparePostgres(
       { file: pending[0]?.name },
     );
   }
-  return await sql.begin(async (tx) => {
-    // One migrator per schema at a time; the others wait here, then find nothing to do.
-    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`protostore migrate ${schema}`}, 0))`;
+  // One migrator per schema at a time, by a session advisory lock taken before the
+  // transaction begins: a transaction that waited for a lock inside it could still
+  // see the catalog as it was when it began (stale caches), and miss the tables the
+  // migrator before it committed.
+  const key = `protostore migrate ${schema}`;
+  const conn = await sql.reserve();
+  try {
+    await conn`SELECT pg_advisory_lock(hashtextextended(${key}, 0))`;
+    try {
+      await conn.unsafe("BEGIN");
+      try {
+        const result = await migrateLocked(conn, schema);
+        await conn.unsafe("COMMIT");
+        return result;
+      } catch (error) {
+        await conn.unsafe("ROLLBACK").catch(() => {});
+        throw error;
+      }
+    } finally {
+      await conn`SELECT pg_advisory_unlock(hashtextextended(${key}, 0))`
+        .catch(() => {});
+    }
+  } finally {
+    conn.release();
+  }
+}
+
+/** Applies the pending files, inside the caller's transaction and under the lock. */
+async function migrateLocked(
+  tx: Sql,
+  schema: string,
+): Promise<PgMigrateResult> {
+  {
+    if (await readVersions(tx, schema) === null) {
+      await refuseForeign(tx, schema);
+    }
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await tx.unsafe(
       `CREATE TABLE IF NOT EXISTS "${schema}".schema_version (
          version integer PRIMARY KEY, applied_at text NOT NULL, name text, checksum text)`,
     );
-    const current = await readVersions(tx as unknown as Sql, schema) ?? [];
+    const current = await readVersions(tx, schema) ?? [];
     const pending = plan(current, schema);
     for (const file of pending) {
       try {
@@ -162,5 +192,5 @@ export async function preparePostgres(
       applied: pending.map((m) => m.version),
       version: PG_LATEST_VERSION,
     };
-  }) as PgMigrateResult;
+  }
 }
