@@ -159,38 +159,36 @@ async function migrateLocked(
   tx: Sql,
   schema: string,
 ): Promise<PgMigrateResult> {
-  {
-    if (await readVersions(tx, schema) === null) {
-      await refuseForeign(tx, schema);
-    }
-    await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-    await tx.unsafe(
-      `CREATE TABLE IF NOT EXISTS "${schema}".schema_version (
+  if (await readVersions(tx, schema) === null) {
+    await refuseForeign(tx, schema);
+  }
+  await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  await tx.unsafe(
+    `CREATE TABLE IF NOT EXISTS "${schema}".schema_version (
          version integer PRIMARY KEY, applied_at text NOT NULL, name text, checksum text)`,
-    );
-    const current = await readVersions(tx, schema) ?? [];
-    const pending = plan(current, schema);
-    for (const file of pending) {
-      try {
-        await tx.unsafe(`SET LOCAL search_path TO "${schema}"`);
-        await tx.unsafe(file.sql);
-      } catch (error) {
-        throw new MigrationError(
-          `migration ${file.name} failed on schema ${schema}: ${
-            (error as Error).message
-          }; nothing was changed`,
-          { file: file.name, cause: error },
-        );
-      }
-      await tx.unsafe(
-        `INSERT INTO "${schema}".schema_version (version, applied_at, name, checksum)
-         VALUES ($1, $2, $3, $4)`,
-        [file.version, new Date().toISOString(), file.name, file.checksum],
+  );
+  const current = await readVersions(tx, schema) ?? [];
+  const pending = plan(current, schema);
+  for (const file of pending) {
+    try {
+      await tx.unsafe(`SET LOCAL search_path TO "${schema}"`);
+      await tx.unsafe(file.sql);
+    } catch (error) {
+      throw new MigrationError(
+        `migration ${file.name} failed on schema ${schema}: ${
+          (error as Error).message
+        }; nothing was changed`,
+        { file: file.name, cause: error },
       );
     }
-    return {
-      applied: pending.map((m) => m.version),
-      version: PG_LATEST_VERSION,
-    };
+    await tx.unsafe(
+      `INSERT INTO "${schema}".schema_version (version, applied_at, name, checksum)
+         VALUES ($1, $2, $3, $4)`,
+      [file.version, new Date().toISOString(), file.name, file.checksum],
+    );
   }
+  return {
+    applied: pending.map((m) => m.version),
+    version: PG_LATEST_VERSION,
+  };
 }
