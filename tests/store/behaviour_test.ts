@@ -648,3 +648,30 @@ behaviour(
   },
   { sqliteNeeds: "archivedAt clamped" },
 );
+
+behaviour(
+  "a write on the outer store while a transaction runs is not part of it",
+  async (store) => {
+    let outer: Promise<unknown> | undefined;
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.saveResource(SkillSchema, "skill", "inside", skill("in"));
+        // Not awaited here: awaiting the outer store inside the callback would wait for
+        // this very transaction on SQLite.
+        outer = store.saveResource(
+          SkillSchema,
+          "skill",
+          "outside",
+          skill("out"),
+        );
+        await new Promise((r) => setTimeout(r, 20));
+        throw new Error("roll back");
+      }),
+      /roll back/,
+    );
+    await outer;
+    const ids = (await store.listResourceEntries(SkillSchema, "skill")).entries
+      .map((e) => e.id);
+    assert.deepEqual(ids, ["outside"]);
+  },
+);
