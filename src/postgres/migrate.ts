@@ -123,7 +123,7 @@ export async function preparePostgres(
         pending.map((m) => m.name).join(", ")
       }${
         options.readOnly ? " and the store was opened read-only" : ""
-      }: run \`protostore migrate\` or connect with migrate enabled`,
+      }: run the migrate command or connect with migrate enabled`,
       { file: pending[0]?.name },
     );
   }
@@ -131,7 +131,7 @@ export async function preparePostgres(
   // transaction begins: a transaction that waited for a lock inside it could still
   // see the catalog as it was when it began (stale caches), and miss the tables the
   // migrator before it committed.
-  const key = `protostore migrate ${schema}`;
+  const key = "protostore:migrate:" + schema;
   const conn = await sql.reserve();
   try {
     await conn`SELECT pg_advisory_lock(hashtextextended(${key}, 0))`;

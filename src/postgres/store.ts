@@ -935,9 +935,15 @@ export class PostgresStore implements AsyncStore {
       const bumpBefore = outer.bump;
       const idsBefore = new Map(outer.schemaIds);
       try {
-        return await sql.savepoint(async (sp) =>
-          await fn(new PostgresStore(this.#shared, sp as TransactionSql, outer))
-        ) as T;
+        return await sql.savepoint(async (sp) => {
+          try {
+            return await fn(
+              new PostgresStore(this.#shared, sp as TransactionSql, outer),
+            );
+          } catch (error) {
+            return abandonIfLost(error);
+          }
+        }) as T;
       } catch (error) {
         // The savepoint rolled back: so did a counter update or schema row made inside.
         outer.bump = bumpBefore;
@@ -954,6 +960,8 @@ export class PostgresStore implements AsyncStore {
             const value = await fn(new PostgresStore(this.#shared, sql, state));
             await this.#compactIfDue(sql, state);
             return value;
+          } catch (error) {
+            return abandonIfLost(error);
           } finally {
             state.open = false;
           }
@@ -1059,11 +1067,15 @@ export class PostgresStore implements AsyncStore {
       const state: TxState = { bump: null, schemaIds: new Map(), open: true };
       try {
         const result = await this.#shared.pool.begin(async (sql) => {
-          const value = await fn(sql, state);
-          // Changed nothing: roll back, so no revision is used up.
-          if (value instanceof NothingWritten) throw value;
-          await this.#compactIfDue(sql, state);
-          return value;
+          try {
+            const value = await fn(sql, state);
+            // Changed nothing: roll back, so no revision is used up.
+            if (value instanceof NothingWritten) throw value;
+            await this.#compactIfDue(sql, state);
+            return value;
+          } catch (error) {
+            return abandonIfLost(error);
+          }
         }) as T;
         for (const [schema, schemaId] of state.schemaIds) {
           this.#shared.schemaIds.set(schema, schemaId);
@@ -1247,6 +1259,24 @@ async function compact(
 
 function target(kind: string | undefined, id: string | undefined): string {
   return kind === undefined ? "" : ` of ${describeResource(kind, id)}`;
+}
+
+/**
+ * Rethrows `error`, unless the connection is gone: then returns a promise that never
+ * settles. The driver (postgres 3.4.9) answers a transaction callback's rejection with
+ * a ROLLBACK, and sent on a closed connection that throws an uncaught TypeError from a
+ * timer (`socket.write` of null), which would crash the process. The server has rolled
+ * the transaction back already, and the driver rejects the transaction itself when the
+ * connection closes, so the caller still gets the error; only the ROLLBACK is skipped.
+ */
+function abandonIfLost(error: unknown): never {
+  if (
+    isConnectionLost(error) ||
+    (error instanceof StoreError && isConnectionLost(error.cause))
+  ) {
+    return new Promise<never>(() => {}) as never;
+  }
+  throw error;
 }
 
 function ended(): StoreError {
