@@ -271,7 +271,13 @@ export class SqliteAsyncStore implements AsyncStore {
       if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
       return options === undefined
         ? s.listAuditHistory(schema, kind, resourceId)
-        : s.listAuditHistory(schema, kind, resourceId, options);
+        : s.listAuditHistory(
+          schema,
+          kind,
+          resourceId,
+          // A page, as the AsyncStore overload promises (limit defaults as in Store).
+          { limit: options.limit, pageToken: options.pageToken },
+        );
     });
   }
 

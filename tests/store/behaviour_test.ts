@@ -28,19 +28,13 @@ import { type Backend, BACKENDS, type Fixture } from "../helpers/backends.ts";
 
 const skill = (name: string) => create(SkillSchema, { name });
 
-/**
- * `sqliteNeeds`: a behaviour the SQLite store gets from a change not merged yet; the
- * SQLite case is skipped until then (remove the option when it lands).
- */
 function behaviour(
   name: string,
   fn: (store: AsyncStore, fixture: Fixture, backend: Backend) => Promise<void>,
-  options: { sqliteNeeds?: string } = {},
 ): void {
   for (const backend of BACKENDS) {
     Deno.test({
       name: `${backend.name}: ${name}`,
-      ignore: backend.name === "sqlite" && options.sqliteNeeds !== undefined,
       fn: async () => {
         const fixture = await backend.open();
         try {
@@ -616,7 +610,6 @@ behaviour(
         e.recordedType === SkillSchema.typeName,
     );
   },
-  { sqliteNeeds: "type checks on read" },
 );
 
 behaviour(
@@ -646,7 +639,6 @@ behaviour(
     const history = await store.listAuditHistory(SkillSchema, "skill", "s1");
     assert.deepEqual(history.map((h) => h.message.name), ["second", "first"]);
   },
-  { sqliteNeeds: "archivedAt clamped" },
 );
 
 behaviour(
