@@ -52,6 +52,7 @@ export {
   AuditNotFoundError,
   CompactedError,
   ConflictError,
+  CopyVerificationError,
   DecodeError,
   MigrationError,
   type MigrationErrorOptions,
@@ -60,6 +61,7 @@ export {
   StoreClosedError,
   StoreError,
   type StoreErrorOptions,
+  TargetNotEmptyError,
   TypeMismatchError,
 } from "./src/errors.ts";
 export {
@@ -121,3 +123,11 @@ export {
 } from "./src/badger/mod.ts";
 export type { AsyncStore } from "./src/store/mod.ts";
 export { type ConnectOptions, connectStore } from "./src/async/mod.ts";
+export {
+  type CopiedTable,
+  type CopyOptions,
+  type CopyProgress,
+  type CopyResult,
+  copyStore,
+  type TableTally,
+} from "./src/copy/mod.ts";

@@ -376,6 +376,76 @@ export class CompactedError extends StoreError {
 }
 
 /**
+ * `copyStore` refused to write into a store that already holds data: nothing was
+ * written. Copy into an empty store (or a new file or schema).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TargetNotEmptyError } from "@protostore/store";
+ *
+ * const error = new TargetNotEmptyError("b.sqlite", { resources: 2, revision: 5 });
+ * assert.equal(error.rows.resources, 2);
+ * ```
+ */
+export class TargetNotEmptyError extends StoreError {
+  /** The target, as named in messages (passwords redacted). */
+  readonly target: string;
+  /** What the target holds: rows per table, and its revision. */
+  readonly rows: Readonly<Record<string, number>>;
+
+  /** Creates the error; the message names the target and what it holds. */
+  constructor(target: string, rows: Record<string, number>) {
+    const held = Object.entries(rows).filter(([, n]) => n > 0)
+      .map(([name, n]) => `${name} ${n}`).join(", ");
+    super(
+      `${target} is not empty (${held}): copy refuses to mix stores; ` +
+        "copy into a new file or an empty schema; nothing was written",
+      { code: "constraint" },
+    );
+    this.target = target;
+    this.rows = rows;
+  }
+}
+
+/**
+ * What `copyStore` wrote does not match what it read (row count or checksum of a table,
+ * or the revision state): the copy was rolled back and the target is as it was.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CopyVerificationError } from "@protostore/store";
+ *
+ * const error = new CopyVerificationError("b.sqlite", "resources", "3 rows", "2 rows");
+ * assert.equal(error.table, "resources");
+ * ```
+ */
+export class CopyVerificationError extends StoreError {
+  /** The target, as named in messages (passwords redacted). */
+  readonly target: string;
+  /** The table (or `revision state`) that differs. */
+  readonly table: string;
+  /** What the source held. */
+  readonly expected: string;
+  /** What the target held before the rollback. */
+  readonly actual: string;
+
+  /** Creates the error; the message names the table and both values. */
+  constructor(target: string, table: string, expected: string, actual: string) {
+    super(
+      `copy to ${target} failed verification: ${table} of the source is ${expected}, ` +
+        `of the target ${actual}; the copy was rolled back`,
+      { code: "corrupt" },
+    );
+    this.target = target;
+    this.table = table;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
  * `"kind"/"id"` for messages: JSON-quoted, so slashes, quotes and control characters in
  * either cannot make the message ambiguous. Without an id (an operation on a whole
  * kind): `kind "kind"`.

@@ -40,6 +40,7 @@ export const LAYERS: Layers = {
   badger: [ERRORS, "sqlite", "migrate", "store", "decode"],
   postgres: [ERRORS, "migrate", "store"],
   async: [ERRORS, "store", "postgres"],
+  copy: [ERRORS, "sqlite", "migrate", "store", "postgres"],
   cli: [
     ERRORS,
     "sqlite",

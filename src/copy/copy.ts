@@ -1,0 +1,279 @@
+/**
+ * `copyStore(from, to)`: a whole store from one backend to another (SQLite or
+ * PostgreSQL, either way), exactly: every table row with its ids, revisions and times,
+ * the change log and the id sequences, so histories keep their order and watchers their
+ * revisions. Rows stream in batches (memory stays bounded whatever the size), the
+ * target is written in one transaction, and before it commits the target's row counts
+ * and per-table checksums are compared with the source's: any difference rolls back.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  CopyVerificationError,
+  StoreError,
+  TargetNotEmptyError,
+} from "../errors.ts";
+import { redactUrl } from "../postgres/connection.ts";
+import type { CopySource, CopyTarget, RevisionState } from "./endpoint.ts";
+import { openSqliteSource, openSqliteTarget } from "./sqlite.ts";
+import { openPostgresSource, openPostgresTarget } from "./postgres.ts";
+import { type CopiedTable, TABLES, type TableTally, Tally } from "./tables.ts";
+
+/** Options of {@linkcode copyStore}. */
+export interface CopyOptions {
+  /** PostgreSQL source: the schema holding the store (default `public`). */
+  fromSchema?: string;
+  /** PostgreSQL target: the schema to fill (default `public`; created if missing). */
+  toSchema?: string;
+  /** Rows per batch read and written (default 2,000): bounds memory. */
+  batchSize?: number;
+  /** Called after every batch, e.g. to draw a progress bar. */
+  onProgress?: (progress: CopyProgress) => void;
+}
+
+/** Where a copy is, for {@linkcode CopyOptions.onProgress}. */
+export interface CopyProgress {
+  /** The table being copied. */
+  table: CopiedTable;
+  /** Rows copied of all tables so far. */
+  done: number;
+  /** Rows of all tables to copy. */
+  total: number;
+}
+
+/** What {@linkcode copyStore} did. */
+export interface CopyResult {
+  /** The source (passwords redacted). */
+  from: string;
+  /** The target (passwords redacted). */
+  to: string;
+  /** Rows and checksum of each table, equal on both ends. */
+  tables: Record<CopiedTable, TableTally>;
+  /** The current revision, the same on both ends. */
+  revision: number;
+  /** Changes at or below this revision are not in the log (on both ends). */
+  compactedThrough: number;
+  /**
+   * True when the source's revision was above its newest logged change and the target
+   * (SQLite, which derives its revision from the log) could only keep the revision by
+   * marking the log compacted: watchers of the copy list again.
+   */
+  changeLogDropped: boolean;
+  /** Seconds the copy took. */
+  seconds: number;
+}
+
+/** Whether `location` names a PostgreSQL database. */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location);
+}
+
+/** A path or `file:` URL as a path; throws on other schemes. */
+export function sqlitePath(location: string): string {
+  if (typeof location !== "string" || location === "") {
+    throw new StoreError(
+      `a store location is a path or a URL, got ${JSON.stringify(location)}`,
+    );
+  }
+  if (/^file:/i.test(location)) {
+    try {
+      return fileURLToPath(location);
+    } catch (error) {
+      throw new StoreError(`${location} is not a valid file: URL`, {
+        cause: error,
+      });
+    }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new StoreError(
+      `${
+        redactUrl(location)
+      }: unsupported scheme; use postgres://, postgresql://, a file: URL or a path`,
+    );
+  }
+  return location;
+}
+
+function samePlace(
+  from: string,
+  to: string,
+  options: CopyOptions,
+): boolean {
+  if (isPostgresUrl(from) && isPostgresUrl(to)) {
+    return from === to &&
+      (options.fromSchema ?? "public") === (options.toSchema ?? "public");
+  }
+  if (isPostgresUrl(from) || isPostgresUrl(to)) return false;
+  return resolve(sqlitePath(from)) === resolve(sqlitePath(to));
+}
+
+/**
+ * Copies the whole store at `from` into the empty store at `to`. Each is a path or
+ * `file:` URL (SQLite) or a `postgres://` URL. The target is created and migrated if
+ * needed; a target that holds anything is refused ({@linkcode TargetNotEmptyError})
+ * before a row is written. Resources, snapshots (same ids, so the same history
+ * order), orphaned snapshots, message schemas, revisions and the change log arrive as
+ * they were; the id sequences continue where the source's were. The target is written
+ * in one transaction, verified (row counts and checksums per table, revision state)
+ * before the commit, and rolled back on any failure ({@linkcode CopyVerificationError}
+ * on a mismatch); a new SQLite file appears only when the copy committed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyStore, openStore } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * const dir = await Deno.makeTempDir();
+ * using store = openStore(`${dir}/a.sqlite`);
+ * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+ * store.saveAudit(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }), { tag: "v1" });
+ *
+ * const result = await copyStore(`${dir}/a.sqlite`, `${dir}/b.sqlite`);
+ * assert.equal(result.tables.resources.rows, 1);
+ * assert.equal(result.tables.resource_audit.rows, 1);
+ * using copy = openStore(`${dir}/b.sqlite`);
+ * assert.equal(copy.currentRevision(), store.currentRevision());
+ * assert.equal(copy.getAuditByTag(StructSchema, "agent", "a1", "v1").fields.v.kind.value, 1);
+ * ```
+ */
+export async function copyStore(
+  from: string,
+  to: string,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const started = performance.now();
+  const batchSize = options.batchSize ?? 2000;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new StoreError(
+      `batchSize must be a whole number >= 1, got ${String(batchSize)}`,
+    );
+  }
+  if (samePlace(from, to, options)) {
+    throw new StoreError(
+      `copy from ${describe(from)} to itself: give another target`,
+    );
+  }
+  const source = isPostgresUrl(from)
+    ? await openPostgresSource(from, options.fromSchema ?? "public")
+    : openSqliteSource(sqlitePath(from));
+  let target: CopyTarget | undefined;
+  try {
+    target = isPostgresUrl(to)
+      ? await openPostgresTarget(to, options.toSchema ?? "public")
+      : openSqliteTarget(sqlitePath(to));
+    const opened = target;
+    const result = await source.snapshot(() =>
+      copyInto(source, opened, batchSize, options.onProgress)
+    );
+    await closeTarget(target);
+    target = undefined;
+    return {
+      ...result,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    if (target !== undefined) await closeTarget(target).catch(() => {});
+    await source.close();
+  }
+}
+
+async function closeTarget(target: CopyTarget): Promise<void> {
+  await target.close();
+}
+
+function describe(location: string): string {
+  return isPostgresUrl(location) ? redactUrl(location) : location;
+}
+
+async function copyInto(
+  source: CopySource,
+  target: CopyTarget,
+  batchSize: number,
+  onProgress: CopyOptions["onProgress"],
+): Promise<Omit<CopyResult, "seconds">> {
+  const counts = new Map<CopiedTable, number>();
+  for (const spec of TABLES) counts.set(spec.name, await source.count(spec));
+  const sourceState = await source.state();
+  // A SQLite store's revision is its newest logged change (or the compaction mark): a
+  // source revision above both can only be kept there by marking the log compacted.
+  const dropLog = target.revisionFromLog &&
+    sourceState.revision >
+      Math.max(sourceState.newestChange, sourceState.compactedThrough);
+  const state: RevisionState = {
+    revision: sourceState.revision,
+    compactedThrough: dropLog
+      ? sourceState.revision
+      : sourceState.compactedThrough,
+    auditSequence: sourceState.auditSequence,
+  };
+  if (dropLog) counts.set("resource_changes", 0);
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  return await target.transaction(async (tx) => {
+    const occupied = await tx.occupancy();
+    if (Object.values(occupied).some((n) => n > 0)) {
+      throw new TargetNotEmptyError(target.label, occupied);
+    }
+    const expected = {} as Record<CopiedTable, TableTally>;
+    let done = 0;
+    for (const spec of TABLES) {
+      const tally = new Tally(spec.types);
+      onProgress?.({ table: spec.name, done, total });
+      if (!(dropLog && spec.name === "resource_changes")) {
+        for await (const batch of source.rows(spec, batchSize)) {
+          for (const row of batch) tally.add(row);
+          await tx.write(spec, batch);
+          done += batch.length;
+          onProgress?.({ table: spec.name, done, total });
+        }
+      }
+      await tx.endTable(spec);
+      expected[spec.name] = tally.result;
+    }
+    await tx.setState(state);
+    for (const spec of TABLES) {
+      const actual = await tx.tally(spec);
+      const want = expected[spec.name];
+      if (actual.rows !== want.rows) {
+        throw new CopyVerificationError(
+          target.label,
+          spec.name,
+          `${want.rows} rows`,
+          `${actual.rows} rows`,
+        );
+      }
+      if (actual.checksum !== want.checksum) {
+        throw new CopyVerificationError(
+          target.label,
+          spec.name,
+          `checksum ${want.checksum}`,
+          `checksum ${actual.checksum}`,
+        );
+      }
+    }
+    const written = await tx.state();
+    for (
+      const key of ["revision", "compactedThrough", "auditSequence"] as const
+    ) {
+      if (written[key] !== state[key]) {
+        throw new CopyVerificationError(
+          target.label,
+          key,
+          String(state[key]),
+          String(written[key]),
+        );
+      }
+    }
+    return {
+      from: source.label,
+      to: target.label,
+      tables: expected,
+      revision: state.revision,
+      compactedThrough: state.compactedThrough,
+      changeLogDropped: dropLog,
+    };
+  });
+}
