@@ -131,3 +131,12 @@ export {
   copyStore,
   type TableTally,
 } from "./src/copy/mod.ts";
+export {
+  inspectStore,
+  inspectStoreResource,
+  type LocationOptions,
+  migrateStore,
+  openStoreHistory,
+  storeAuditSnapshot,
+  storeMigrationStatus,
+} from "./src/admin/mod.ts";

@@ -47,8 +47,11 @@ export interface KindSummary {
 
 /** What {@linkcode inspectDatabase} reports. */
 export interface DatabaseOverview {
-  /** The database file. */
+  /** The database file (on PostgreSQL: the connection string without its password). */
   path: string;
+  /** `postgres` for a PostgreSQL store (its sizes are of the schema's tables; the
+   * server's version is in `sqliteVersion`); absent for SQLite files. */
+  backend?: "postgres";
   /** Size of the database file in bytes (without its `-wal`). */
   size: number;
   /** Size of the `-wal` file in bytes, 0 when there is none. */

@@ -6,9 +6,12 @@
  * on an open Store or a file: prune with per-kind counts and VACUUM (`prune.ts`), online
  * backup (`backup.ts`), NDJSON export and import (`ndjson_export.ts`,
  * `ndjson_import.ts`), restore with its diff (`restore.ts`). Reads distrust the file (`read_only.ts`).
+ * The read-only functions for a store at any location, SQLite or PostgreSQL, are in
+ * `any_store.ts` (the PostgreSQL reads in `postgres.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/store/`,
- * `src/decode/`. Used by cli.
+ * `src/decode/`, `src/postgres/`, `src/copy/` (scratch copies of PostgreSQL rows).
+ * Used by cli.
  *
  * @module
  */
@@ -59,3 +62,12 @@ export {
   restorePreview,
   restoreSnapshot,
 } from "./restore.ts";
+export {
+  inspectStore,
+  inspectStoreResource,
+  type LocationOptions,
+  migrateStore,
+  openStoreHistory,
+  storeAuditSnapshot,
+  storeMigrationStatus,
+} from "./any_store.ts";

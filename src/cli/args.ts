@@ -7,12 +7,15 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { messageOf } from "../errors.ts";
 import { type Output, UsageError } from "./output.ts";
+import { escapeControl } from "../decode/text.ts";
+import { isPostgresUrl, redactUrl } from "../postgres/connection.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /** Options every command takes. */
 export const COMMON_OPTIONS = {
   db: { type: "string" },
+  schema: { type: "string" },
   json: { type: "boolean" },
 } as const satisfies Options;
 
@@ -102,7 +105,12 @@ const DEFAULT_DB = "./protostore.sqlite";
 
 /** The `--db PATH` line of every help text, after the option name. */
 export const DB_HELP =
-  `database file (default: $PROTOSTORE_DB, else ${DEFAULT_DB})`;
+  `database file or postgres:// URL (default: $PROTOSTORE_DB, else ${DEFAULT_DB});
+                       passwords are never printed`;
+
+/** The `--schema` line of the help of every command that takes `--db`. */
+export const SCHEMA_HELP =
+  "  --schema NAME        PostgreSQL: the schema holding the store (default public)";
 
 /**
  * The candidate closest to `typed` when it is near enough to be a slip of the keyboard
@@ -158,10 +166,15 @@ function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** The database path: `--db`, else `$PROTOSTORE_DB`, else `./protostore.sqlite`. */
+/**
+ * The store's location — a path, `file:` URL or `postgres://` URL: `--db`, else
+ * `$PROTOSTORE_DB`, else `./protostore.sqlite`.
+ */
 export function dbPath(flag: string | undefined, output: Output): string {
   if (flag !== undefined) {
-    if (flag === "") throw new UsageError("--db needs a file path");
+    if (flag === "") {
+      throw new UsageError("--db needs a file path or a postgres:// URL");
+    }
     return flag;
   }
   const fromEnv = output.env("PROTOSTORE_DB");
@@ -185,4 +198,22 @@ export function positionals(
     );
   }
   return values;
+}
+
+/** `--schema`, checked to go with a PostgreSQL location. */
+export function schemaOption(
+  schema: string | undefined,
+  location: string,
+  command: string,
+): { schema?: string } {
+  if (schema === undefined) return {};
+  if (!isPostgresUrl(location)) {
+    throw new UsageError("--schema goes with a postgres:// --db", command);
+  }
+  return { schema };
+}
+
+/** A location as messages show it: no password, no raw control characters. */
+export function shownLocation(location: string): string {
+  return escapeControl(redactUrl(location));
 }

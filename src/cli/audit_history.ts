@@ -6,13 +6,18 @@
  * @module
  */
 import { formatChange } from "../decode/diff.ts";
-import {
-  auditHistory,
-  auditSnapshot,
-  type HistoryEntry,
-} from "../admin/history.ts";
+import type { HistoryEntry } from "../admin/history.ts";
+import { openStoreHistory, storeAuditSnapshot } from "../admin/any_store.ts";
 import { escapeControl } from "../decode/text.ts";
-import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
+import {
+  COMMON_OPTIONS,
+  DB_HELP,
+  dbPath,
+  parse,
+  positionals,
+  SCHEMA_HELP,
+  schemaOption,
+} from "./args.ts";
 import {
   DECODE_HELP,
   DECODE_OPTIONS,
@@ -33,7 +38,7 @@ import {
 } from "./output.ts";
 
 const HELP =
-  `Usage: deno run -A cli.ts audit-history KIND ID [--db PATH] [--json] [--limit N]
+  `Usage: deno run -A cli.ts audit-history KIND ID [--db PATH|URL] [--json] [--limit N]
                                       [--diff] [--show AUDIT_ID] [decoding options]
 
 Lists the audit snapshots of resource KIND ID, newest first: id, archived time, version
@@ -42,6 +47,7 @@ deleted resource that were kept as orphans are listed too, marked as such.
 
 Options:
   --db PATH            ${DB_HELP}
+  --schema NAME        ${SCHEMA_HELP}
   --json               print one JSON object: the live resource ("live", with
                        "changes" under --diff) and the snapshots, newest first
   --limit N            at most N snapshots (the newest)
@@ -57,7 +63,7 @@ Exit codes: 0 (also when the resource has no history), 1 unknown resource, 2 usa
 export const auditHistoryCommand: Command = {
   summary: "list a resource's snapshots newest first (--diff, --show AUDIT_ID)",
   help: HELP,
-  run(args, output) {
+  async run(args, output) {
     const { values, positionals: rest } = parse(args, {
       ...COMMON_OPTIONS,
       ...DECODE_OPTIONS,
@@ -67,7 +73,10 @@ export const auditHistoryCommand: Command = {
     }, "audit-history");
     const [kind, id] = positionals(rest, ["KIND", "ID"], "audit-history");
     const path = dbPath(values.db, output);
-    const decode = decodeOptions(values, "audit-history");
+    const decode = {
+      ...schemaOption(values.schema, path, "audit-history"),
+      ...decodeOptions(values, "audit-history"),
+    };
     if (values.show !== undefined) {
       if (values.limit !== undefined || values.diff) {
         throw new UsageError(
@@ -75,7 +84,7 @@ export const auditHistoryCommand: Command = {
           "audit-history",
         );
       }
-      const entry = auditSnapshot(
+      const entry = await storeAuditSnapshot(
         path,
         kind,
         id,
@@ -90,7 +99,7 @@ export const auditHistoryCommand: Command = {
     const limit = values.limit === undefined
       ? undefined
       : wholeNumber(values.limit, "--limit");
-    using history = auditHistory(path, kind, id, {
+    using history = await openStoreHistory(path, kind, id, {
       ...decode,
       limit,
       diff: values.diff,

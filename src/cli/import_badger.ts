@@ -7,13 +7,24 @@
 import { importBadgerBackup, type ImportSummary } from "../badger/mod.ts";
 import { messageOf, StoreError } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
-import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
+import {
+  COMMON_OPTIONS,
+  DB_HELP,
+  dbPath,
+  parse,
+  positionals,
+  SCHEMA_HELP,
+  schemaOption,
+  shownLocation,
+} from "./args.ts";
+import { copyStore } from "../copy/copy.ts";
+import { isPostgresUrl } from "../postgres/connection.ts";
 import type { Command } from "./command.ts";
 import { fields, formatBytes, type Output, toJsonText } from "./output.ts";
 import { progressLine } from "./progress.ts";
 
 const HELP =
-  `Usage: deno run -A cli.ts import-badger FILE [--db PATH] [--dry-run] [--json]
+  `Usage: deno run -A cli.ts import-badger FILE [--db PATH|URL] [--dry-run] [--json]
 
 Imports a BadgerDB backup (written by \`badger backup --dir DB -f FILE\` or db.Backup in Go,
 Badger v2/v3/v4) into the database, creating and migrating it if needed, in the same
@@ -27,8 +38,13 @@ is an error naming the byte offset, and the database stays byte for byte as it w
 missing one is not created). Badger's format has no checksum: damage that still decodes
 is imported as it is. Importing the same dump twice changes nothing the second time.
 
+Into PostgreSQL (--db postgres://…): the dump is imported into a private scratch SQLite
+file, then copied into the store as \`copy\` does (one verified transaction); the store
+must be empty (import into SQLite first to merge a dump into existing data).
+
 Options:
   --db PATH    ${DB_HELP}
+  --schema S   ${SCHEMA_HELP}
   --dry-run    read and validate the whole dump and print the summary; write nothing
   --json       print the summary as one JSON document
 `;
@@ -44,12 +60,17 @@ export const importBadgerCommand: Command = {
     }, "import-badger");
     const [file] = positionals(rest, ["FILE"], "import-badger");
     const path = dbPath(values.db, output);
+    const where = schemaOption(values.schema, path, "import-badger");
     const progress = dumpProgress(output);
     const dryRun = values["dry-run"] ?? false;
     requireDump(file);
     let summary: ImportSummary;
+    const scratch = isPostgresUrl(path)
+      ? await Deno.makeTempDir({ prefix: "protostore-import-" })
+      : undefined;
     try {
-      summary = await importBadgerBackup(path, file, {
+      const into = scratch ? `${scratch}/import.sqlite` : path;
+      summary = await importBadgerBackup(into, file, {
         dryRun,
         onProgress: progress?.update,
         onInvalidKey: (key) =>
@@ -59,8 +80,16 @@ export const importBadgerCommand: Command = {
             }\n`,
           ),
       });
+      if (scratch !== undefined && !dryRun) {
+        await copyStore(`${scratch}/import.sqlite`, path, {
+          toSchema: where.schema,
+        });
+      }
     } finally {
       progress?.done();
+      if (scratch !== undefined) {
+        await Deno.remove(scratch, { recursive: true });
+      }
     }
     output.out(
       values.json ? toJsonText(summary) : renderSummary(summary, path, output),
@@ -89,7 +118,7 @@ function renderSummary(s: ImportSummary, path: string, output: Output): string {
   return `${s.dryRun ? "Dry run of" : "Imported"} ${
     escapeControl(s.source ?? "stream")
   } ` +
-    `${s.dryRun ? "against" : "into"} ${escapeControl(path)}` +
+    `${s.dryRun ? "against" : "into"} ${shownLocation(path)}` +
     (s.dryRun ? " (nothing written)" : "") + "\n" +
     fields(output, [
       ["records read", `${s.records} (${formatBytes(s.bytesRead)})`],

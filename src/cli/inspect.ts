@@ -3,9 +3,19 @@
  *
  * @module
  */
-import { inspectDatabase, inspectResource } from "../admin/inspect.ts";
+import type { DatabaseOverview } from "../admin/inspect.ts";
+import { inspectStore, inspectStoreResource } from "../admin/any_store.ts";
 import { escapeControl } from "../decode/text.ts";
-import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
+import {
+  COMMON_OPTIONS,
+  DB_HELP,
+  dbPath,
+  parse,
+  positionals,
+  SCHEMA_HELP,
+  schemaOption,
+  shownLocation,
+} from "./args.ts";
 import {
   DECODE_HELP,
   DECODE_OPTIONS,
@@ -27,8 +37,9 @@ import {
   UsageError,
 } from "./output.ts";
 
-const HELP = `Usage: deno run -A cli.ts inspect [--db PATH] [--json] [--check]
-       deno run -A cli.ts inspect KIND ID [--db PATH] [--json] [decoding options]
+const HELP =
+  `Usage: deno run -A cli.ts inspect [--db PATH|URL] [--json] [--check]
+       deno run -A cli.ts inspect KIND ID [--db PATH|URL] [--json] [decoding options]
 
 Without arguments: an overview of the database file — size, page size, journal mode,
 SQLite version; schema version, applied and pending migrations, problems the migration
@@ -37,10 +48,13 @@ checks would refuse on; per kind the resources, audit records, orphaned audit re
 With KIND ID: that resource, its message decoded to JSON — with the type the store
 recorded, else with --descriptors, else as a schema-less wire dump.
 
-Inspection never writes: the file is opened read-only and is not migrated.
+Inspection never writes: the file is opened read-only and is not migrated; on
+PostgreSQL every read runs in a READ ONLY transaction (sizes are those of the schema's
+tables and indexes; --check checks that every row's message schema is recorded).
 
 Options:
   --db PATH            ${DB_HELP}
+  --schema NAME        ${SCHEMA_HELP}
   --json               print one JSON document
   --check              also run PRAGMA integrity_check and foreign_key_check;
                        exit 1 when they find problems
@@ -51,7 +65,7 @@ ${DECODE_HELP}
 export const inspectCommand: Command = {
   summary: "show a database overview, or one resource decoded (KIND ID)",
   help: HELP,
-  run(args, output) {
+  async run(args, output) {
     const { values, positionals: rest } = parse(args, {
       ...COMMON_OPTIONS,
       ...DECODE_OPTIONS,
@@ -65,6 +79,7 @@ export const inspectCommand: Command = {
       );
     }
     const path = dbPath(values.db, output);
+    const where = schemaOption(values.schema, path, "inspect");
     if (rest.length === 2) {
       if (values.check) {
         throw new UsageError(
@@ -72,12 +87,10 @@ export const inspectCommand: Command = {
           "inspect",
         );
       }
-      const resource = inspectResource(
-        path,
-        rest[0],
-        rest[1],
-        decodeOptions(values, "inspect"),
-      );
+      const resource = await inspectStoreResource(path, rest[0], rest[1], {
+        ...where,
+        ...decodeOptions(values, "inspect"),
+      });
       if (values.json) {
         output.out(toJsonText(resource));
         return 0;
@@ -114,7 +127,8 @@ export const inspectCommand: Command = {
     let phase = "";
     let overview;
     try {
-      overview = inspectDatabase(path, {
+      overview = await inspectStore(path, {
+        ...where,
         check: values.check ?? false,
         onProgress: progress && ((p) =>
           progress.draw(
@@ -136,7 +150,7 @@ export const inspectCommand: Command = {
     if (Array.isArray(overview.integrity)) {
       output.err(
         `protostore: integrity check of ${
-          escapeControl(path)
+          shownLocation(path)
         } found ${overview.integrity.length} problem(s): ${
           escapeControl(overview.advice ?? "")
         }\n`,
@@ -147,23 +161,23 @@ export const inspectCommand: Command = {
   },
 };
 
-function renderOverview(
-  o: ReturnType<typeof inspectDatabase>,
-  output: Output,
-): string {
+function renderOverview(o: DatabaseOverview, output: Output): string {
   const parts: string[] = [];
+  const postgres = o.backend === "postgres";
   parts.push(
     fields(output, [
-      ["file", o.path],
+      [postgres ? "store" : "file", o.path],
       [
         "size",
-        `${formatBytes(o.size)}${
-          o.walSize ? ` (+ ${formatBytes(o.walSize)} WAL)` : ""
-        }, ` +
-        `${o.pageCount} pages of ${o.pageSize} B, ${o.freePages} free`,
+        postgres
+          ? `${formatBytes(o.size)} (tables and indexes)`
+          : `${formatBytes(o.size)}${
+            o.walSize ? ` (+ ${formatBytes(o.walSize)} WAL)` : ""
+          }, ` +
+            `${o.pageCount} pages of ${o.pageSize} B, ${o.freePages} free`,
       ],
-      ["journal", o.journalMode],
-      ["sqlite", o.sqliteVersion],
+      ...(postgres ? [] : [["journal", o.journalMode] as [string, unknown]]),
+      [postgres ? "server" : "sqlite", o.sqliteVersion],
       [
         "schema",
         `version ${o.schemaVersion}, ${o.pendingMigrations.length} pending`,

@@ -15,7 +15,7 @@ import { importBadgerCommand } from "./import_badger.ts";
 import { inspectCommand } from "./inspect.ts";
 import { migrateCommand } from "./migrate.ts";
 import type { Command } from "./command.ts";
-import { DB_HELP, suggestion } from "./args.ts";
+import { DB_HELP, SCHEMA_HELP, suggestion } from "./args.ts";
 import { downgradeCommand } from "./downgrade.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
@@ -25,6 +25,8 @@ import { restoreCommand } from "./restore.ts";
 /** How the README runs the CLI: error messages name this, not a binary that does not exist. */
 const CLI = "deno run -A cli.ts";
 import { watchCommand } from "./watch.ts";
+import { copyCommand } from "./copy.ts";
+import { redactSecrets } from "../postgres/connection.ts";
 
 const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,
@@ -38,21 +40,24 @@ const COMMANDS: Record<string, Command> = {
   import: importCommand,
   restore: restoreCommand,
   watch: watchCommand,
+  copy: copyCommand,
 };
 
-const TOOL_HELP = `protostore — administer a protostore SQLite database
+const TOOL_HELP =
+  `protostore — administer a protostore database (SQLite or PostgreSQL)
 
 Usage: deno run -A cli.ts <command> [options]
 
 Commands:
 ${
-  Object.entries(COMMANDS).map(([name, c]) =>
-    `  ${name.padEnd(15)}${c.summary}`
-  ).join("\n")
-}
+    Object.entries(COMMANDS).map(([name, c]) =>
+      `  ${name.padEnd(15)}${c.summary}`
+    ).join("\n")
+  }
 
 Options common to every command:
   --db PATH      ${DB_HELP}
+  --schema NAME  ${SCHEMA_HELP}
   --json         print one JSON document on stdout
   --debug        on failure, print the stack trace
   -h, --help     show help (also after a command: cli.ts inspect --help)
@@ -74,8 +79,15 @@ Exit codes: 0 ok, 1 failure (one line on stderr), 2 usage error.
  */
 export async function main(
   args: string[],
-  output: Output = processOutput(),
+  given: Output = processOutput(),
 ): Promise<number> {
+  // Every line the CLI prints goes through the one redaction: a connection string's
+  // password never reaches stdout or stderr, whichever message or driver error quotes it.
+  const output: Output = {
+    ...given,
+    out: (text) => given.out(redactSecrets(text)),
+    err: (text) => given.err(redactSecrets(text)),
+  };
   const debug = args.includes("--debug");
   const rest = args.filter((a) => a !== "--debug");
   const name = rest[0];

@@ -3,22 +3,34 @@
  *
  * @module
  */
-import { migrate, migrationStatus } from "../migrate/migrate.ts";
+import { migrateStore, storeMigrationStatus } from "../admin/any_store.ts";
 import { escapeControl } from "../decode/text.ts";
-import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
+import {
+  COMMON_OPTIONS,
+  DB_HELP,
+  dbPath,
+  parse,
+  positionals,
+  SCHEMA_HELP,
+  schemaOption,
+  shownLocation,
+} from "./args.ts";
 import type { Command } from "./command.ts";
 import { migrationTable } from "./migration_table.ts";
 import { colored, type Output, toJsonText, UsageError } from "./output.ts";
 
 const HELP =
-  `Usage: deno run -A cli.ts migrate [--db PATH] [--status] [--dry-run] [--json]
+  `Usage: deno run -A cli.ts migrate [--db PATH|URL] [--status] [--dry-run] [--json]
 
 Brings the database to this protostore's schema by applying the pending files of
 migrations/ in order, each in its own transaction with its schema_version row. A new
-database file (and its directory) is created, readable by the owner only.
+database file (and its directory) is created, readable by the owner only. On
+PostgreSQL (--db postgres://…) the files of migrations/postgres/ apply in one
+transaction, under an advisory lock, in the schema given by --schema.
 
 Options:
   --db PATH    ${DB_HELP}
+  --schema S   ${SCHEMA_HELP}
   --status     list applied migrations (time, checksum) and pending ones; change nothing
   --dry-run    show what would be applied; write nothing, not even a new empty file
   --json       print one JSON document
@@ -32,7 +44,7 @@ export const migrateCommand: Command = {
   summary:
     "apply pending migrations (--status lists them, --dry-run shows them)",
   help: HELP,
-  run(args, output) {
+  async run(args, output) {
     const { values, positionals: rest } = parse(args, {
       ...COMMON_OPTIONS,
       status: { type: "boolean" },
@@ -46,9 +58,15 @@ export const migrateCommand: Command = {
       );
     }
     const path = dbPath(values.db, output);
-    if (values.status) return status(path, values.json ?? false, output);
-    const shown = escapeControl(path);
-    const result = migrate(path, { dryRun: values["dry-run"] ?? false });
+    const where = schemaOption(values.schema, path, "migrate");
+    if (values.status) {
+      return await status(path, where, values.json ?? false, output);
+    }
+    const shown = shownLocation(path);
+    const result = await migrateStore(path, {
+      ...where,
+      dryRun: values["dry-run"] ?? false,
+    });
     if (values.json) {
       output.out(toJsonText(result));
       return 0;
@@ -72,14 +90,19 @@ export const migrateCommand: Command = {
   },
 };
 
-function status(path: string, json: boolean, output: Output): number {
-  const s = migrationStatus(path);
+async function status(
+  path: string,
+  where: { schema?: string },
+  json: boolean,
+  output: Output,
+): Promise<number> {
+  const s = await storeMigrationStatus(path, where);
   if (json) {
     output.out(toJsonText(s));
     return 0;
   }
   output.out(
-    `${escapeControl(path)}${
+    `${shownLocation(path)}${
       s.exists ? "" : " (does not exist yet)"
     }: schema version ${s.schemaVersion}, ` +
       `${s.pending.length} pending\n\n` +

@@ -3,16 +3,24 @@
  *
  * @module
  */
-import { openStore } from "../store/store.ts";
+import { connectStore } from "../async/connect.ts";
 import type { ResourceChange } from "../store/changes.ts";
 import { describeResource } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
-import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import {
+  COMMON_OPTIONS,
+  DB_HELP,
+  dbPath,
+  parse,
+  positionals,
+  SCHEMA_HELP,
+  schemaOption,
+} from "./args.ts";
 import type { Command } from "./command.ts";
 import { type Output, UsageError } from "./output.ts";
 
 const HELP =
-  `Usage: deno run -A cli.ts watch [--db PATH] [--kind KIND] [--after REV] [--json]
+  `Usage: deno run -A cli.ts watch [--db PATH|URL] [--kind KIND] [--after REV] [--json]
 
 Prints every change to the database's resources as it is committed, by this or any
 other process, one line per change, until interrupted (Ctrl-C):
@@ -22,14 +30,16 @@ The changes of one revision are printed together, so a watcher killed at any mom
 and started again with --after set to the last revision it printed misses nothing.
 
 Options:
-  --db PATH     database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --db PATH     ${DB_HELP}
+  --schema S    ${SCHEMA_HELP}
   --kind KIND   only changes of this kind
   --after REV   start with the changes after revision REV (default: the current
                 revision, i.e. only new changes); fails when the change log was
                 compacted past REV (list the resources again)
   --json        NDJSON output
 
-The database is opened read-only.
+The database is opened read-only. On PostgreSQL, watch wakes on LISTEN/NOTIFY and
+reads from the last revision it printed after a dropped connection.
 `;
 
 /** The `watch` command. */
@@ -61,7 +71,12 @@ export const watchCommand: Command = {
       }
       after = Number(values.after);
     }
-    using store = openStore(dbPath(values.db, output), { readOnly: true });
+    const location = dbPath(values.db, output);
+    await using store = await connectStore(location, {
+      readOnly: true,
+      ...schemaOption(values.schema, location, "watch"),
+      poolSize: 2,
+    });
     const controller = new AbortController();
     const stop = () => controller.abort();
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];

@@ -15,7 +15,7 @@ import {
   StoreError,
   TargetNotEmptyError,
 } from "../errors.ts";
-import { redactUrl } from "../postgres/connection.ts";
+import { isPostgresUrl, redactUrl } from "../postgres/connection.ts";
 import type { CopySource, CopyTarget, RevisionState } from "./endpoint.ts";
 import { openSqliteSource, openSqliteTarget } from "./sqlite.ts";
 import { openPostgresSource, openPostgresTarget } from "./postgres.ts";
@@ -63,11 +63,6 @@ export interface CopyResult {
   changeLogDropped: boolean;
   /** Seconds the copy took. */
   seconds: number;
-}
-
-/** Whether `location` names a PostgreSQL database. */
-export function isPostgresUrl(location: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(location);
 }
 
 /** A path or `file:` URL as a path; throws on other schemes. */

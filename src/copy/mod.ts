@@ -14,7 +14,6 @@ export {
   type CopyProgress,
   type CopyResult,
   copyStore,
-  isPostgresUrl,
   sqlitePath,
 } from "./copy.ts";
 export type { CopiedTable, TableTally } from "./tables.ts";

@@ -41,7 +41,12 @@ export async function openPostgresSource(
   schema: string,
 ): Promise<CopySource> {
   const label = labelOf(url, schema);
-  const pool = openPool(url, { schema: requireSchemaName(schema), max: 1 });
+  let pool: Sql;
+  try {
+    pool = openPool(url, { schema: requireSchemaName(schema), max: 1 });
+  } catch (error) {
+    throw pgFailure("opening the copy source", label, error);
+  }
   try {
     await preparePostgres(pool, schema, { migrate: false, readOnly: true });
   } catch (error) {
@@ -163,7 +168,12 @@ export async function openPostgresTarget(
   schema: string,
 ): Promise<CopyTarget> {
   const label = labelOf(url, schema);
-  const pool = openPool(url, { schema: requireSchemaName(schema), max: 1 });
+  let pool: Sql;
+  try {
+    pool = openPool(url, { schema: requireSchemaName(schema), max: 1 });
+  } catch (error) {
+    throw pgFailure("preparing the copy target", label, error);
+  }
   try {
     await preparePostgres(pool, schema, { migrate: true, readOnly: false });
   } catch (error) {

@@ -160,7 +160,15 @@ export function pgFailure(
 
 /**
  * `url` with its password replaced by `***`, for messages. Text that is not a URL is
- * returned as it is.
+ * returned as it is (see {@linkcode redactSecrets} for text that contains URLs).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { redactUrl } from "./connection.ts";
+ *
+ * assert.equal(redactUrl("postgres://app:s3cret@db:5432/app"), "postgres://app:***@db:5432/app");
+ * ```
  */
 export function redactUrl(url: string): string {
   try {
@@ -171,6 +179,45 @@ export function redactUrl(url: string): string {
     }
     return parsed.toString();
   } catch {
-    return url;
+    return redactSecrets(url);
   }
+}
+
+// `scheme://user:PASSWORD@` (the password may hold `@` and `:`; whitespace, `/` and
+// quotes end the URL), and `password=VALUE` in a query string or a keyword list.
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@\/"'`]*:)[^\s\/"'`]*@/gi;
+const PASSWORD_PARAM = /\b(password|pass)=[^&\s"'`]*/gi;
+
+/**
+ * `text` with every password of a connection string in it replaced by `***`: the one
+ * redaction every message, error and CLI output that may quote a URL goes through.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { redactSecrets } from "./connection.ts";
+ *
+ * assert.equal(
+ *   redactSecrets("cannot reach postgres://app:p@ss:w0rd@db/app?password=x&sslmode=require"),
+ *   "cannot reach postgres://app:***@db/app?password=***&sslmode=require",
+ * );
+ * ```
+ */
+export function redactSecrets(text: string): string {
+  return text.replace(USERINFO, "$1***@").replace(PASSWORD_PARAM, "$1=***");
+}
+
+/**
+ * Whether `location` is a PostgreSQL connection string (`postgres://`, `postgresql://`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isPostgresUrl } from "./connection.ts";
+ *
+ * assert(isPostgresUrl("postgresql://db/app") && !isPostgresUrl("./app.sqlite"));
+ * ```
+ */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location);
 }

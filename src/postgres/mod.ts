@@ -16,4 +16,10 @@ export {
   PostgresStore,
 } from "./store.ts";
 export { PG_LATEST_VERSION, PG_MIGRATIONS } from "./migrate.ts";
-export { openPool, pgFailure, redactUrl } from "./connection.ts";
+export {
+  isPostgresUrl,
+  openPool,
+  pgFailure,
+  redactSecrets,
+  redactUrl,
+} from "./connection.ts";

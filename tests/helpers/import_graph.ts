@@ -36,7 +36,7 @@ export const LAYERS: Layers = {
   decode: [ERRORS],
   migrate: [ERRORS, "sqlite"],
   store: [ERRORS, "sqlite", "migrate", "decode"],
-  admin: [ERRORS, "sqlite", "migrate", "store", "decode"],
+  admin: [ERRORS, "sqlite", "migrate", "store", "decode", "postgres", "copy"],
   badger: [ERRORS, "sqlite", "migrate", "store", "decode"],
   postgres: [ERRORS, "migrate", "store"],
   async: [ERRORS, "store", "postgres"],
@@ -51,6 +51,7 @@ export const LAYERS: Layers = {
     "badger",
     "postgres",
     "async",
+    "copy",
   ],
 };
 

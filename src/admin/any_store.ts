@@ -1,0 +1,265 @@
+/**
+ * The admin functions for a store at any location — a SQLite path or `file:` URL, or a
+ * `postgres://` URL (with `schema`) — so the CLI's commands take either with `--db`.
+ * Same results on both backends; PostgreSQL is read in read-only transactions.
+ *
+ * @module
+ */
+import { NotFoundError } from "../errors.ts";
+import { isPostgresUrl } from "../postgres/connection.ts";
+import { sqlitePath } from "../copy/copy.ts";
+import {
+  migrate,
+  type MigrateResult,
+  type MigrationStatus,
+  migrationStatus,
+} from "../migrate/migrate.ts";
+import {
+  type DatabaseOverview,
+  inspectDatabase,
+  type InspectedResource,
+  type InspectOptions,
+  inspectResource,
+} from "./inspect.ts";
+import {
+  type AuditHistory,
+  auditHistory,
+  auditSnapshot,
+  type HistoryEntry,
+  type HistoryOptions,
+} from "./history.ts";
+import type { DecodeOptions } from "./row_decoder.ts";
+import {
+  pgInspectDatabase,
+  pgLabel,
+  pgMigrate,
+  pgMigrationStatus,
+  pgResourceScratch,
+} from "./postgres.ts";
+
+/** Where the store is, beyond its location string. */
+export interface LocationOptions {
+  /** PostgreSQL: the schema holding the store (default `public`). */
+  schema?: string;
+}
+
+/**
+ * {@linkcode migrationStatus} of the store at `location` (a path, `file:` URL or
+ * `postgres://` URL), read-only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { storeMigrationStatus } from "@protostore/store";
+ *
+ * const status = await storeMigrationStatus(`${await Deno.makeTempDir()}/new.sqlite`);
+ * assert(!status.exists && status.pending.length > 0);
+ * ```
+ */
+export async function storeMigrationStatus(
+  location: string,
+  options: LocationOptions = {},
+): Promise<MigrationStatus> {
+  if (isPostgresUrl(location)) {
+    return await pgMigrationStatus({ url: location, schema: options.schema });
+  }
+  return migrationStatus(sqlitePath(location));
+}
+
+/**
+ * {@linkcode migrate} for the store at any location; on PostgreSQL the files of
+ * `migrations/postgres/`, all in one transaction under an advisory lock.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { migrateStore } from "@protostore/store";
+ *
+ * const result = await migrateStore(`${await Deno.makeTempDir()}/db.sqlite`);
+ * assert(result.applied.length > 0 && !result.dryRun);
+ * ```
+ */
+export async function migrateStore(
+  location: string,
+  options: LocationOptions & { dryRun?: boolean } = {},
+): Promise<MigrateResult> {
+  if (isPostgresUrl(location)) {
+    return await pgMigrate({ url: location, schema: options.schema }, options);
+  }
+  return migrate(sqlitePath(location), { dryRun: options.dryRun });
+}
+
+/**
+ * {@linkcode inspectDatabase} for the store at any location, read-only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { inspectStore, migrate } from "@protostore/store";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * migrate(path);
+ * assert.equal((await inspectStore(path)).resources, 0);
+ * ```
+ */
+export async function inspectStore(
+  location: string,
+  options: LocationOptions & InspectOptions = {},
+): Promise<DatabaseOverview> {
+  if (isPostgresUrl(location)) {
+    return await pgInspectDatabase(
+      { url: location, schema: options.schema },
+      options,
+    );
+  }
+  return inspectDatabase(sqlitePath(location), options);
+}
+
+async function onScratch<T>(
+  location: string,
+  options: LocationOptions,
+  kind: string,
+  id: string,
+  fn: (path: string) => T,
+  keep = false,
+): Promise<T> {
+  const where = { url: location, schema: options.schema };
+  const scratch = await pgResourceScratch(where, kind, id);
+  let kept = false;
+  try {
+    const result = fn(scratch.path);
+    kept = keep;
+    return result;
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      throw new NotFoundError(
+        kind,
+        id,
+        error.message.replace(scratch.path, pgLabel(where)),
+      );
+    }
+    throw error;
+  } finally {
+    if (!kept) scratch.cleanup();
+  }
+}
+
+/**
+ * {@linkcode inspectResource} for the store at any location, read-only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { inspectStoreResource, openStore } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * using store = openStore(path);
+ * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+ * assert.equal((await inspectStoreResource(path, "agent", "a1")).type, "google.protobuf.Struct");
+ * ```
+ */
+export async function inspectStoreResource(
+  location: string,
+  kind: string,
+  id: string,
+  options: LocationOptions & DecodeOptions = {},
+): Promise<InspectedResource> {
+  if (!isPostgresUrl(location)) {
+    return inspectResource(sqlitePath(location), kind, id, options);
+  }
+  return await onScratch(
+    location,
+    options,
+    kind,
+    id,
+    (path) => inspectResource(path, kind, id, options),
+  );
+}
+
+/**
+ * {@linkcode auditHistory} for the store at any location, read-only; close it (or
+ * `using`) when done.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openStore, openStoreHistory } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * using store = openStore(path);
+ * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+ * store.saveAudit(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+ * using history = await openStoreHistory(path, "agent", "a1");
+ * assert.equal(history.total, 1);
+ * ```
+ */
+export async function openStoreHistory(
+  location: string,
+  kind: string,
+  id: string,
+  options: LocationOptions & HistoryOptions = {},
+): Promise<AuditHistory> {
+  if (!isPostgresUrl(location)) {
+    return auditHistory(sqlitePath(location), kind, id, options);
+  }
+  let remove = () => {};
+  const history = await onScratch(location, options, kind, id, (path) => {
+    const opened = auditHistory(path, kind, id, options);
+    remove = () =>
+      Deno.removeSync(path.slice(0, path.lastIndexOf("/")), {
+        recursive: true,
+      });
+    return opened;
+  }, true);
+  const close = history.close.bind(history);
+  return Object.assign(history, {
+    close() {
+      close();
+      remove();
+      remove = () => {};
+    },
+    [Symbol.dispose]() {
+      this.close();
+    },
+  });
+}
+
+/**
+ * {@linkcode auditSnapshot} for the store at any location, read-only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openStore, storeAuditSnapshot } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * using store = openStore(path);
+ * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+ * const { id } = store.saveAudit(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+ * assert.equal((await storeAuditSnapshot(path, "agent", "a1", id)).id, id);
+ * ```
+ */
+export async function storeAuditSnapshot(
+  location: string,
+  kind: string,
+  id: string,
+  auditId: number,
+  options: LocationOptions & DecodeOptions = {},
+): Promise<HistoryEntry> {
+  if (!isPostgresUrl(location)) {
+    return auditSnapshot(sqlitePath(location), kind, id, auditId, options);
+  }
+  return await onScratch(
+    location,
+    options,
+    kind,
+    id,
+    (path) => auditSnapshot(path, kind, id, auditId, options),
+  );
+}

@@ -1,0 +1,364 @@
+/**
+ * Every command with `--db postgres://…` (and `$PROTOSTORE_DB`), `copy` between
+ * backends, and the password of a connection string never printed: not on success,
+ * not with a wrong password, not when the server is unreachable.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import postgres from "postgres";
+import { create } from "@bufbuild/protobuf";
+import { connectStore, openStore } from "../../mod.ts";
+import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
+import { cliCommand, cliJson, runCli } from "../helpers/cli.ts";
+import { withTempDir } from "../helpers/temp_dir.ts";
+import {
+  freshSchema,
+  type PostgresServer,
+  sharedPostgres,
+} from "../helpers/postgres.ts";
+
+const FIXTURE =
+  new URL("../fixtures/badger/backup.bak", import.meta.url).pathname;
+const PASSWORD = "Pw-7fq2-ZZtop";
+
+/** A role that must give its password (scram), on the shared server; its URL. */
+let passwordUrl: Promise<string> | undefined;
+function withPassword(server: PostgresServer): Promise<string> {
+  return passwordUrl ??= (async () => {
+    const sql = postgres(server.url, { onnotice: () => {} });
+    try {
+      await sql.unsafe(
+        `CREATE ROLE pwuser LOGIN SUPERUSER PASSWORD '${PASSWORD}'`,
+      );
+      const hba = join(server.dataDir, "pg_hba.conf");
+      Deno.writeTextFileSync(
+        hba,
+        "host all pwuser 127.0.0.1/32 scram-sha-256\n" +
+          Deno.readTextFileSync(hba),
+      );
+      await sql`SELECT pg_reload_conf()`;
+    } finally {
+      await sql.end();
+    }
+    return `postgres://pwuser:${PASSWORD}@127.0.0.1:${server.port}/postgres`;
+  })();
+}
+
+async function store(url: string, schema: string) {
+  const s = await connectStore(url, { schema, poolSize: 1 });
+  await s.saveResource(
+    SkillSchema,
+    "skill",
+    "lint",
+    create(SkillSchema, {
+      name: "lint",
+    }),
+  );
+  await s.saveAudit(
+    SkillSchema,
+    "skill",
+    "lint",
+    create(SkillSchema, {
+      name: "lint v1",
+    }),
+    { tag: "v1" },
+  );
+  await s.saveResource(
+    SkillSchema,
+    "skill",
+    "lint",
+    create(SkillSchema, {
+      name: "lint v2",
+    }),
+  );
+  await s.close();
+}
+
+Deno.test("migrate, inspect and audit-history take --db postgres:// and print what SQLite's do", async () => {
+  const server = await sharedPostgres();
+  const schema = freshSchema();
+  const db = ["--db", server.url, "--schema", schema];
+  const status = await runCli(["migrate", "--status", ...db]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(
+    status.stdout,
+    /does not exist yet\): schema version 0, 1 pending/,
+  );
+  const migrated = await runCli(["migrate", ...db]);
+  assert.equal(migrated.code, 0, migrated.stderr);
+  assert.match(migrated.stdout, /^Applied 1 migration\(s\) to postgres:\/\//);
+  assert.match((await runCli(["migrate", ...db])).stdout, /is up to date/);
+
+  await store(server.url, schema);
+  const overview = cliJson<Record<string, unknown>>(
+    await runCli(["inspect", ...db, "--json", "--check"]),
+  );
+  assert.equal(overview.backend, "postgres");
+  assert.equal(overview.resources, 1);
+  assert.equal(overview.auditRecords, 1);
+  assert.equal(overview.integrity, "ok");
+  assert.deepEqual(overview.revisions, {
+    revision: 2,
+    compactedThrough: 0,
+    changes: 2,
+  });
+  const text = await runCli(["inspect", ...db]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^server: +PostgreSQL 18/m);
+  assert.match(text.stdout, /^skill +1 +1 +0 /m);
+
+  const one = await runCli(["inspect", "skill", "lint", ...db]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, /^type: +example\.v1\.Skill/m);
+  assert.match(
+    one.stdout,
+    /^revision: +2 \(created at 1; changes in the log: 1, 2\)/m,
+  );
+  assert.match(one.stdout, /"name": "lint v2"/);
+  const missing = await runCli(["inspect", "skill", "nope", ...db]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /does not exist in postgres:\/\/.*schema t/);
+
+  const history = await runCli([
+    "audit-history",
+    "skill",
+    "lint",
+    "--diff",
+    ...db,
+  ]);
+  assert.equal(history.code, 0, history.stderr);
+  assert.match(history.stdout, /v1/);
+  assert.match(history.stdout, /name: "lint v1" → "lint v2"|lint v1/);
+  const entries = cliJson<{ snapshots: { id: number; tag: string }[] }>(
+    await runCli(["audit-history", "skill", "lint", "--json", ...db]),
+  ).snapshots;
+  assert.deepEqual(entries.map((e) => e.tag), ["v1"]);
+  const shown = cliJson<{ id: number }>(
+    await runCli([
+      "audit-history",
+      "skill",
+      "lint",
+      "--show",
+      String(entries[0].id),
+      "--json",
+      ...db,
+    ]),
+  );
+  assert.equal(shown.id, entries[0].id);
+
+  // $PROTOSTORE_DB works as --db does.
+  const viaEnv = await runCli(["inspect", "--schema", schema, "--json"], {
+    env: { PROTOSTORE_DB: server.url },
+  });
+  assert.equal(cliJson<{ resources: number }>(viaEnv).resources, 1);
+});
+
+Deno.test("inspect on PostgreSQL reads in a read-only transaction and writes nothing", async () => {
+  const server = await sharedPostgres();
+  const schema = freshSchema();
+  // An unmigrated schema: inspect reports it and creates nothing.
+  const result = await runCli([
+    "inspect",
+    "--db",
+    server.url,
+    "--schema",
+    schema,
+    "--json",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(cliJson<{ schemaVersion: number }>(result).schemaVersion, 0);
+  const sql = postgres(server.url, { onnotice: () => {} });
+  try {
+    const rows =
+      await sql`SELECT 1 FROM pg_namespace WHERE nspname = ${schema}`;
+    assert.equal(rows.length, 0);
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("copy moves a store SQLite -> PostgreSQL -> SQLite from the command line", () =>
+  withTempDir(async (dir) => {
+    const server = await sharedPostgres();
+    const schema = freshSchema();
+    {
+      using s = openStore(`${dir}/a.sqlite`);
+      s.saveResource(SkillSchema, "skill", "x", create(SkillSchema));
+      s.saveAudit(SkillSchema, "skill", "x", create(SkillSchema), { tag: "t" });
+    }
+    const there = await runCli([
+      "copy",
+      "--from",
+      `${dir}/a.sqlite`,
+      "--to",
+      server.url,
+      "--to-schema",
+      schema,
+    ]);
+    assert.equal(there.code, 0, there.stderr);
+    assert.match(there.stdout, /^Copied .*a\.sqlite to postgres:/);
+    assert.match(there.stdout, /^resources +1$/m);
+    assert.match(there.stdout, /verified: row counts and checksums/);
+    const back = cliJson<{ tables: { resource_audit: { rows: number } } }>(
+      await runCli([
+        "copy",
+        "--from",
+        server.url,
+        "--from-schema",
+        schema,
+        "--to",
+        `${dir}/b.sqlite`,
+        "--json",
+      ]),
+    );
+    assert.equal(back.tables.resource_audit.rows, 1);
+    // A non-empty target: exit 1, one line, nothing written.
+    const again = await runCli([
+      "copy",
+      "--from",
+      `${dir}/a.sqlite`,
+      "--to",
+      `${dir}/b.sqlite`,
+    ]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^protostore: .*b\.sqlite is not empty \(/);
+    assert.equal(again.stderr.trim().split("\n").length, 1);
+    for (
+      const args of [
+        ["copy", "--to", `${dir}/c.sqlite`],
+        ["copy", "--from", `${dir}/a.sqlite`],
+        ["copy", "--from", "x", "--to", "y", "--batch-size", "0"],
+        ["copy", "--from", "x", "--to", "y", "extra"],
+      ]
+    ) {
+      assert.equal((await runCli(args)).code, 2, args.join(" "));
+    }
+  }));
+
+Deno.test("import-badger can target PostgreSQL", async () => {
+  const server = await sharedPostgres();
+  const schema = freshSchema();
+  const result = await runCli([
+    "import-badger",
+    FIXTURE,
+    "--db",
+    server.url,
+    "--schema",
+    schema,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /into postgres:\/\/postgres@127\.0\.0\.1:/);
+  await using s = await connectStore(server.url, { schema, poolSize: 1 });
+  assert.equal((await s.listResources(SkillSchema, "workflow")).length, 5);
+});
+
+Deno.test("watch --db postgres:// prints the changes after --after", async () => {
+  const server = await sharedPostgres();
+  const schema = freshSchema();
+  await store(server.url, schema);
+  const child = cliCommand([
+    "watch",
+    "--db",
+    server.url,
+    "--schema",
+    schema,
+    "--after",
+    "0",
+  ]).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (text.split("\n").length < 3) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  child.kill("SIGINT");
+  const status = await child.status;
+  reader.releaseLock();
+  await child.stdout.cancel().catch(() => {});
+  await child.stderr.cancel();
+  assert.equal(status.code, 0);
+  assert.equal(text, '1 put "skill"/"lint"\n2 put "skill"/"lint"\n');
+});
+
+Deno.test("no command prints the password of a connection string: success, wrong password, unreachable server", () =>
+  withTempDir(async (dir) => {
+    const server = await sharedPostgres();
+    const url = await withPassword(server);
+    const wrong = url.replace(PASSWORD, `${PASSWORD}-wrong`);
+    const closed = `postgres://pwuser:${PASSWORD}@127.0.0.1:1/postgres`;
+    // URLs the driver cannot parse: its error quotes them whole.
+    const invalid = [
+      `postgres://pwuser:${PASSWORD}@[bad/postgres`,
+      `postgres://pwuser:${PASSWORD}@127.0.0.1:99999/postgres`,
+      `postgresql://127.0.0.1:1/postgres?password=${PASSWORD}`,
+    ];
+    const schema = freshSchema();
+    {
+      using s = openStore(`${dir}/a.sqlite`);
+      s.saveResource(SkillSchema, "skill", "x", create(SkillSchema));
+    }
+    const runs: string[][] = [];
+    for (const target of [url, wrong, closed, ...invalid]) {
+      const db = ["--db", target, "--schema", schema];
+      runs.push(
+        ["migrate", ...db],
+        ["migrate", "--status", ...db],
+        ["migrate", "--dry-run", "--json", ...db],
+        ["inspect", ...db],
+        ["inspect", "--json", ...db],
+        ["inspect", "skill", "x", ...db],
+        ["audit-history", "skill", "x", ...db],
+        ["import-badger", FIXTURE, "--dry-run", ...db],
+        [
+          "copy",
+          "--from",
+          `${dir}/a.sqlite`,
+          "--to",
+          target,
+          "--to-schema",
+          schema,
+        ],
+        [
+          "copy",
+          "--from",
+          target,
+          "--from-schema",
+          schema,
+          "--to",
+          `${dir}/b${runs.length}.sqlite`,
+          "--json",
+        ],
+        ["copy", "--from", target, "--to", `${target}x`],
+        ["inspect", "--db", `${target.replace("postgres:", "mysql:")}`],
+      );
+    }
+    let failures = 0;
+    for (const args of runs) {
+      const at = args.indexOf("--db");
+      const variants: [string[], Record<string, string>][] = [[args, {}]];
+      if (at >= 0) {
+        variants.push([
+          [...args.slice(0, at), ...args.slice(at + 2)],
+          { PROTOSTORE_DB: args[at + 1] },
+        ]);
+      }
+      for (const [argv, env] of variants) {
+        const result = await runCli(argv, { env });
+        const all = result.stdout + result.stderr;
+        assert(!all.includes(PASSWORD), `${argv.join(" ")} printed: ${all}`);
+        if (result.code !== 0) failures++;
+      }
+    }
+    // The wrong password and the closed port fail; the right one mostly works.
+    assert(failures >= 20, `${failures} failures`);
+    const bad = await runCli(["inspect", "--db", wrong]);
+    assert.equal(bad.code, 1);
+    assert.match(
+      bad.stderr,
+      /pwuser:\*\*\*@127\.0\.0\.1:\d+\/postgres failed: password authentication failed/,
+    );
+    const unreachable = await runCli(["migrate", "--db", closed]);
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /pwuser:\*\*\*@127\.0\.0\.1:1\//);
+  }));
