@@ -6,6 +6,7 @@ import { StructSchema } from "@bufbuild/protobuf/wkt";
 import {
   connectStore,
   copyStore,
+  CopyVerificationError,
   importBadgerBackup,
   migrate,
   openStore,
@@ -252,5 +253,40 @@ Deno.test("PostgreSQL refuses a NUL in a kind: the copy rolls back and says whic
     // The NUL survives a SQLite -> SQLite copy.
     await copyStore(`${dir}/a.sqlite`, `${dir}/b.sqlite`);
     assert.deepEqual(dump(`${dir}/b.sqlite`), dump(`${dir}/a.sqlite`));
+  });
+});
+
+Deno.test("a target that does not store what it was sent fails verification and rolls back", async () => {
+  await withTempDir(async (dir) => {
+    const server = await sharedPostgres();
+    buildSource(`${dir}/a.sqlite`);
+    const schema = freshSchema();
+    // A trigger on the target alters one snapshot's tag as it is written: every count
+    // still matches, only the checksum of resource_audit can tell.
+    await (await connectStore(server.url, { schema })).close();
+    const sql = postgres(server.url, { onnotice: () => {} });
+    try {
+      await sql.unsafe(`
+        CREATE FUNCTION ${schema}.tamper() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.id = 3 THEN NEW.tag := 'tampered'; END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER tamper BEFORE INSERT ON ${schema}.resource_audit
+          FOR EACH ROW EXECUTE FUNCTION ${schema}.tamper();`);
+      await assert.rejects(
+        copyStore(`${dir}/a.sqlite`, server.url, { toSchema: schema }),
+        (error) =>
+          error instanceof CopyVerificationError &&
+          error.table === "resource_audit" && /checksum/.test(error.expected),
+      );
+      const [row] = await sql.unsafe(
+        `SELECT (SELECT count(*) FROM ${schema}.resource_audit)::int AS a,
+           (SELECT revision FROM ${schema}.revision_state)::int AS rev`,
+      );
+      assert.deepEqual({ ...row }, { a: 0, rev: 0 });
+    } finally {
+      await sql.end();
+    }
   });
 });
