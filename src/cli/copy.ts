@@ -9,6 +9,7 @@ import type { CopiedTable } from "../copy/tables.ts";
 import { parse, positionals, shownLocation } from "./args.ts";
 import type { Command } from "./command.ts";
 import { type Output, table, toJsonText, UsageError } from "./output.ts";
+import { progressLine } from "./progress.ts";
 
 const HELP =
   `Usage: deno run -A cli.ts copy --from SRC --to DST [--from-schema S] [--to-schema S]
@@ -65,14 +66,23 @@ export const copyCommand: Command = {
         );
       }
     }
-    const progress = output.errIsTerminal ? progressBar(output) : undefined;
+    const progress = progressLine(output);
+    let current = "";
     let result: CopyResult;
     try {
       result = await copyStore(values.from, values.to, {
         fromSchema: values["from-schema"],
         toSchema: values["to-schema"],
         batchSize,
-        onProgress: progress?.update,
+        onProgress: progress &&
+          ((p) =>
+            progress.draw(
+              `${p.done.toLocaleString("en-US")} of ${
+                p.total.toLocaleString("en-US")
+              } rows (${p.table})`,
+              p.total === 0 ? 1 : p.done / p.total,
+              current !== (current = p.table),
+            )),
       });
     } finally {
       progress?.done();
@@ -109,30 +119,4 @@ function render(result: CopyResult, output: Output): string {
         "change log starts at that revision (watchers list again)"
       : "") +
     "\nverified: row counts and checksums of every table match the source\n";
-}
-
-function progressBar(output: Output) {
-  let last = 0;
-  let drawn = false;
-  return {
-    update(p: { table: string; done: number; total: number }) {
-      const now = performance.now();
-      if (now - last < 100) return;
-      last = now;
-      drawn = true;
-      const fraction = p.total === 0 ? 1 : Math.min(1, p.done / p.total);
-      const width = 30;
-      const filled = Math.round(fraction * width);
-      output.err(
-        `\r[${"#".repeat(filled)}${"-".repeat(width - filled)}] ` +
-          `${
-            (fraction * 100).toFixed(0).padStart(3)
-          }% ${p.done}/${p.total} rows ` +
-          `(${p.table})\x1b[K`,
-      );
-    },
-    done() {
-      if (drawn) output.err("\r\x1b[K");
-    },
-  };
 }

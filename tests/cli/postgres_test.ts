@@ -11,6 +11,7 @@ import { connectStore, openStore } from "../../mod.ts";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
 import { cliCommand, cliJson, runCli } from "../helpers/cli.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
+import { main } from "../../src/cli/main.ts";
 import {
   freshSchema,
   type PostgresServer,
@@ -361,4 +362,31 @@ Deno.test("no command prints the password of a connection string: success, wrong
     const unreachable = await runCli(["migrate", "--db", closed]);
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /pwuser:\*\*\*@127\.0\.0\.1:1\//);
+  }));
+
+Deno.test("copy draws a progress line on a terminal's stderr and erases it", () =>
+  withTempDir(async (dir) => {
+    {
+      using s = openStore(`${dir}/a.sqlite`);
+      s.saveResource(SkillSchema, "skill", "x", create(SkillSchema));
+    }
+    let stdout = "";
+    let stderr = "";
+    const code = await main(
+      ["copy", "--from", `${dir}/a.sqlite`, "--to", `${dir}/b.sqlite`],
+      {
+        out: (t) => stdout += t,
+        err: (t) => stderr += t,
+        color: false,
+        errIsTerminal: true,
+        env: () => undefined,
+      },
+    );
+    assert.equal(code, 0, stderr);
+    assert.match(
+      stderr,
+      /\[[#-]{30}\] +\d+%  \d+ of \d+ rows \(message_schemas\)/,
+    );
+    assert.match(stderr, /\r +\r$/);
+    assert.match(stdout, /^Copied /);
   }));
