@@ -105,7 +105,7 @@ export function openSqliteSource(path: string): CopySource {
     if (plan.pending.length > 0 || plan.schemaVersion === 0) {
       throw new StoreError(
         `cannot copy from ${path}: it is at schema version ${plan.schemaVersion} with ` +
-          `${plan.pending.length} migration(s) pending; run \`protostore migrate --db ${path}\` first`,
+          `${plan.pending.length} migration(s) pending; run \`deno run -A cli.ts migrate --db PATH\` on it first`,
       );
     }
   } catch (error) {
