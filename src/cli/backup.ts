@@ -6,7 +6,7 @@
  */
 import { backupDatabase } from "../admin/backup.ts";
 import { escapeControl } from "../decode/text.ts";
-import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import { COMMON_OPTIONS, parse, positionals, sqliteFile } from "./args.ts";
 import type { Command } from "./command.ts";
 import { formatBytes, toJsonText, UsageError } from "./output.ts";
 
@@ -46,7 +46,7 @@ export const backupCommand: Command = {
     if (values.to === undefined || values.to === "") {
       throw new UsageError("backup needs --to FILE", "backup");
     }
-    const path = dbPath(values.db, output);
+    const path = sqliteFile(values, output, "backup");
     let shown = -1;
     const result = await backupDatabase(path, values.to, {
       vacuum: values.vacuum ?? false,

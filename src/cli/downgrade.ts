@@ -6,7 +6,13 @@
  */
 import { downgrade } from "../migrate/downgrade.ts";
 import { escapeControl } from "../decode/text.ts";
-import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
+import {
+  COMMON_OPTIONS,
+  DB_HELP,
+  parse,
+  positionals,
+  sqliteFile,
+} from "./args.ts";
 import type { Command } from "./command.ts";
 import { toJsonText } from "./output.ts";
 
@@ -34,7 +40,7 @@ export const downgradeCommand: Command = {
       "downgrade",
     );
     positionals(rest, [], "downgrade");
-    const path = dbPath(values.db, output);
+    const path = sqliteFile(values, output, "downgrade");
     const result = downgrade(path);
     if (values.json) {
       output.out(toJsonText(result));

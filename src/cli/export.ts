@@ -5,7 +5,7 @@
  * @module
  */
 import { exportNdjson } from "../admin/ndjson_export.ts";
-import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import { COMMON_OPTIONS, parse, positionals, sqliteFile } from "./args.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./output.ts";
 
@@ -42,7 +42,7 @@ export const exportCommand: Command = {
     if (values.kind === "") {
       throw new UsageError("--kind needs a value", "export");
     }
-    const path = dbPath(values.db, output);
+    const path = sqliteFile(values, output, "export");
     let batch = "";
     for (
       const line of exportNdjson(path, {

@@ -6,7 +6,7 @@
 import { importNdjson } from "../admin/ndjson_import.ts";
 import { escapeControl } from "../decode/text.ts";
 import { openStore } from "../store/store.ts";
-import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import { COMMON_OPTIONS, parse, positionals, sqliteFile } from "./args.ts";
 import type { Command } from "./command.ts";
 import { table, toJsonText } from "./output.ts";
 
@@ -31,7 +31,7 @@ export const importCommand: Command = {
   async run(args, output) {
     const { values, positionals: rest } = parse(args, COMMON_OPTIONS, "import");
     const [file] = positionals(rest, ["FILE.ndjson"], "import");
-    const path = dbPath(values.db, output);
+    const path = sqliteFile(values, output, "import");
     using store = openStore(path);
     const summary = await importNdjson(store, file);
     if (values.json) {

@@ -9,7 +9,7 @@ import { pruneHistory, vacuumStore } from "../admin/prune.ts";
 import type { VacuumResult } from "../admin/prune.ts";
 import { escapeControl } from "../decode/text.ts";
 import { openStore } from "../store/store.ts";
-import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import { COMMON_OPTIONS, parse, positionals, sqliteFile } from "./args.ts";
 import type { Command } from "./command.ts";
 import {
   formatBytes,
@@ -92,7 +92,7 @@ export const pruneCommand: Command = {
         throw new UsageError(`--${flag} needs a value`, "prune");
       }
     }
-    const path = dbPath(values.db, output);
+    const path = sqliteFile(values, output, "prune");
     const dryRun = values["dry-run"] ?? false;
     using store = openStore(path, { readOnly: dryRun, migrate: !dryRun });
     const result = pruneHistory(store, {

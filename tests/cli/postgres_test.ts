@@ -332,6 +332,9 @@ Deno.test("no command prints the password of a connection string: success, wrong
         ],
         ["copy", "--from", target, "--to", `${target}x`],
         ["inspect", "--db", `${target.replace("postgres:", "mysql:")}`],
+        ["prune", "--keep-last", "1", ...db],
+        ["downgrade", ...db],
+        ["export", ...db],
       );
     }
     let failures = 0;
@@ -390,3 +393,17 @@ Deno.test("copy draws a progress line on a terminal's stderr and erases it", () 
     assert.match(stderr, /\r +\r$/);
     assert.match(stdout, /^Copied /);
   }));
+
+Deno.test("commands that work on SQLite files only refuse a postgres:// --db with a usage error", async () => {
+  const server = await sharedPostgres();
+  for (const command of ["prune", "backup", "export", "import", "downgrade"]) {
+    const result = await runCli([command, "--db", server.url]);
+    assert.equal(result.code, 2, `${command}: ${result.stderr}`);
+    assert.match(
+      result.stderr,
+      /works on a SQLite database file, not on PostgreSQL|takes|needs|requires/,
+    );
+  }
+  const prune = await runCli(["prune", "--keep-last", "1", "--db", server.url]);
+  assert.match(prune.stderr, /prune works on a SQLite database file/);
+});
