@@ -388,7 +388,7 @@ Deno.test("copy draws a progress line on a terminal's stderr and erases it", () 
     assert.equal(code, 0, stderr);
     assert.match(
       stderr,
-      /\[[#-]{30}\] +\d+%  \d+ of \d+ rows \(message_schemas\)/,
+      /\[[#-]{30}\] +\d+% {2}\d+ of \d+ rows \(message_schemas\)/,
     );
     assert.match(stderr, /\r +\r$/);
     assert.match(stdout, /^Copied /);
