@@ -9,7 +9,7 @@ import { formatChange } from "../decode/diff.ts";
 import { escapeControl } from "../decode/text.ts";
 import type { SnapshotRef } from "../store/restore.ts";
 import { openStore } from "../store/store.ts";
-import { COMMON_OPTIONS, dbPath, parse, positionals } from "./args.ts";
+import { COMMON_OPTIONS, parse, positionals, sqliteFile } from "./args.ts";
 import { DECODE_HELP, DECODE_OPTIONS, decodeOptions } from "./decode_flags.ts";
 import type { Command } from "./command.ts";
 import { formatTime, toJsonText, UsageError } from "./output.ts";
@@ -86,7 +86,7 @@ export const restoreCommand: Command = {
         "restore",
       );
     }
-    const path = dbPath(values.db, output);
+    const path = sqliteFile(values, output, "restore");
     const preview = restorePreview(
       path,
       kind,

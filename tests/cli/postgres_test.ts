@@ -396,7 +396,16 @@ Deno.test("copy draws a progress line on a terminal's stderr and erases it", () 
 
 Deno.test("commands that work on SQLite files only refuse a postgres:// --db with a usage error", async () => {
   const server = await sharedPostgres();
-  for (const command of ["prune", "backup", "export", "import", "downgrade"]) {
+  for (
+    const command of [
+      "prune",
+      "backup",
+      "export",
+      "import",
+      "downgrade",
+      "restore",
+    ]
+  ) {
     const result = await runCli([command, "--db", server.url]);
     assert.equal(result.code, 2, `${command}: ${result.stderr}`);
     assert.match(
