@@ -1706,22 +1706,7 @@ export class Store implements Disposable {
       throw error;
     }
     this.#depth = depth;
-    try {
-      if (depth === 0) {
-        this.#compactIfDue();
-        db.exec("COMMIT");
-        this.#committed();
-      } else db.exec(`RELEASE protostore_${depth}`);
-    } catch (error) {
-      this.#undo(depth);
-      throw failure(
-        "transaction commit",
-        undefined,
-        undefined,
-        error,
-        this.#readOnly,
-      );
-    }
+    this.#commitOrRelease(db, depth);
     return result;
   }
 
@@ -1794,6 +1779,11 @@ export class Store implements Disposable {
           "earlier error; run it again",
       );
     }
+    this.#commitOrRelease(db, depth);
+  }
+
+  /** Commits the outermost transaction (compacting first when due) or releases a savepoint. */
+  #commitOrRelease(db: DatabaseSync, depth: number): void {
     try {
       if (depth === 0) {
         this.#compactIfDue();
