@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { ARRAY_ROWS, SQL } from "../src/store/store.ts";
+import { ARRAY_ROWS, SQL } from "../src/store/sql.ts";
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import {

@@ -25,7 +25,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { openConnection } from "../src/sqlite/connection.ts";
 import { applyMigrations } from "../src/migrate/runner.ts";
 import { MIGRATIONS } from "../src/migrate/files.ts";
-import { SQL } from "../src/store/store.ts";
+import { SQL } from "../src/store/sql.ts";
 import { Rng } from "../tests/helpers/prng.ts";
 import { tempDir } from "./_data.ts";
 

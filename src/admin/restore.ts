@@ -14,11 +14,8 @@ import {
   type SnapshotRef,
   type SnapshotRow,
 } from "../store/restore.ts";
-import {
-  type SavedResource,
-  Store,
-  type WriteOptions,
-} from "../store/store.ts";
+import type { SavedResource, WriteOptions } from "../store/types.ts";
+import { Store } from "../store/store.ts";
 import { type InspectedResource, readResource } from "./inspect.ts";
 import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
 import type { DecodedWith } from "../decode/descriptors.ts";

@@ -25,21 +25,22 @@ import {
   StoreError,
   TypeMismatchError,
 } from "../errors.ts";
+import type {
+  AuditEntry,
+  AuditEntryInfo,
+  AuditMeta,
+  Page,
+  ResourceEntry,
+  SavedResource,
+  WriteOptions,
+} from "../store/types.ts";
+import { decodeMessage, encodeMessage } from "../store/codec.ts";
 import {
-  type AuditEntry,
-  type AuditEntryInfo,
-  type AuditMeta,
-  decodeMessage,
-  encodeMessage,
   optionalLabel,
-  type Page,
   prefixUpperBound,
   requireKey,
   requireWellFormed,
-  type ResourceEntry,
-  type SavedResource,
-  type WriteOptions,
-} from "../store/store.ts";
+} from "../store/arguments.ts";
 import {
   type ChangesOptions,
   COMPACT_EVERY,

@@ -8,16 +8,16 @@
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { StoreError } from "../errors.ts";
-import {
-  type AuditEntry,
-  type AuditEntryInfo,
-  type AuditMeta,
-  type Page,
-  type ResourceEntry,
-  type SavedResource,
-  Store,
-  type WriteOptions,
-} from "./store.ts";
+import type {
+  AuditEntry,
+  AuditEntryInfo,
+  AuditMeta,
+  Page,
+  ResourceEntry,
+  SavedResource,
+  WriteOptions,
+} from "./types.ts";
+import { Store } from "./store.ts";
 import type { ChangesOptions, ResourceChange } from "./changes.ts";
 import type { PageOptions } from "./paging.ts";
 import type { WatchOptions } from "./watch.ts";

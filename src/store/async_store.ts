@@ -18,7 +18,7 @@ import type {
   ResourceEntry,
   SavedResource,
   WriteOptions,
-} from "./store.ts";
+} from "./types.ts";
 import type { ChangesOptions, ResourceChange } from "./changes.ts";
 import type { PageOptions } from "./paging.ts";
 import type { WatchOptions } from "./watch.ts";

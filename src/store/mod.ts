@@ -1,6 +1,8 @@
 /**
- * The Store: protobuf resources keyed by (kind, id), their audit history, and the SQL
- * of those tables (`store.ts`); the message types recorded once per database
+ * The Store: protobuf resources keyed by (kind, id) and their audit history
+ * (`store.ts`), the SQL it runs on those tables (`sql.ts`), the shapes it takes and
+ * returns (`types.ts`), its argument checks (`arguments.ts`) and message codec
+ * (`codec.ts`, shared with PostgreSQL); the message types recorded once per database
  * (`schemas.ts`); revisions (`revisions.ts`: the counter), the change log
  * (`changes.ts`), the change feed's waiting (`watch.ts`), page tokens (`paging.ts`),
  * which snapshots a prune removes, in batches (`retention.ts`), the lookups of
@@ -19,14 +21,13 @@ export {
   type AuditEntryInfo,
   type AuditMeta,
   type OpenOptions,
-  openStore,
   type Page,
   type ReadOptions,
   type ResourceEntry,
   type SavedResource,
-  Store,
   type WriteOptions,
-} from "./store.ts";
+} from "./types.ts";
+export { openStore, Store } from "./store.ts";
 export {
   type ChangeLogExtent,
   type ChangesOptions,

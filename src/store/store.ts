@@ -1,23 +1,17 @@
 /**
  * The Store: protobuf resources keyed by (kind, id) and their immutable audit history,
- * on one SQLite connection. This module owns the `resources`, `resource_audit` and
- * `resource_audit_orphans` queries.
+ * on one SQLite connection: its transactions, revisions and type checks. The statements
+ * it runs on `resources`, `resource_audit` and `resource_audit_orphans` are in
+ * `sql.ts`.
  *
  * @module
  */
-import {
-  type DescMessage as ProtobufDescMessage,
-  fromBinary,
-  type MessageShape as ProtobufMessageShape,
-  toBinary,
+import type {
+  DescMessage as ProtobufDescMessage,
+  MessageShape as ProtobufMessageShape,
 } from "@bufbuild/protobuf";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import {
-  openConnection,
-  readText,
-  returnArrays,
-  wholeText,
-} from "../sqlite/connection.ts";
+import { openConnection, returnArrays } from "../sqlite/connection.ts";
 import { failureHint, sqliteErrorCode } from "../sqlite/errors.ts";
 import {
   AuditNotFoundError,
@@ -40,7 +34,7 @@ import {
   type SnapshotRef,
   type SnapshotRow,
 } from "./restore.ts";
-import { CURRENT_REVISION, RevisionCounter } from "./revisions.ts";
+import { RevisionCounter } from "./revisions.ts";
 import {
   ChangeLog,
   type ChangesOptions,
@@ -57,6 +51,34 @@ import {
 } from "./paging.ts";
 import { CommitWaker, watchChanges, type WatchOptions } from "./watch.ts";
 import { parseLengths } from "./concat.ts";
+import {
+  ARRAY_ROWS,
+  type DataRow,
+  type HistoryRow,
+  type OrphanRow,
+  SQL,
+  type Statements,
+} from "./sql.ts";
+import type {
+  AuditEntry,
+  AuditEntryInfo,
+  AuditMeta,
+  OpenOptions,
+  Page,
+  ReadOptions,
+  ResourceEntry,
+  SavedResource,
+  WriteOptions,
+} from "./types.ts";
+import {
+  acceptedTypes,
+  optionalLabel,
+  prefixUpperBound,
+  readLabel,
+  requireKey,
+  requireWellFormed,
+} from "./arguments.ts";
+import { decodeMessage, encodeMessage } from "./codec.ts";
 
 /**
  * @internal protobuf-es `DescMessage`: a message schema such as a generated `SkillSchema`.
@@ -66,238 +88,6 @@ import { parseLengths } from "./concat.ts";
 type DescMessage = ProtobufDescMessage;
 /** @internal protobuf-es `MessageShape`: the message type a schema describes. */
 type MessageShape<D extends DescMessage> = ProtobufMessageShape<D>;
-
-/** Options of {@linkcode openStore}. */
-export interface OpenOptions {
-  /** Apply pending migrations on open (default true). When false, pending migrations
-   * make the open fail with a `MigrationError` that says to run `migrate`. */
-  migrate?: boolean;
-  /** Never create, migrate or change the file; every write throws `StoreError`. */
-  readOnly?: boolean;
-  /** How long to wait for another process's write lock, in ms (default 5000). */
-  busyTimeoutMs?: number;
-  /**
-   * How many revisions of changes the change log keeps (default 100,000): every
-   * 1,024th revision's commit drops older ones, and `changesSince`/`watch` from before
-   * them throw `CompactedError`. `Infinity` keeps everything (compact with
-   * {@linkcode Store.compactChanges}).
-   */
-  changeRetention?: number;
-}
-
-/** What {@linkcode Store.saveResource} did. */
-export interface SavedResource {
-  /** The revision of the write (shared by everything its transaction changed). */
-  revision: number;
-  /** When it was saved, to the millisecond. */
-  updatedAt: Date;
-}
-
-/** Options of {@linkcode Store.saveResource} and {@linkcode Store.deleteResource}. */
-export interface WriteOptions {
-  /**
-   * Write only if the resource is at this revision; `0`: only if it does not exist.
-   * Otherwise the write throws `ConflictError` and changes nothing.
-   */
-  ifRevision?: number;
-}
-
-/** A resource with its revisions, as {@linkcode Store.getResourceEntry} returns it. */
-export interface ResourceEntry<M> {
-  /** The kind. */
-  kind: string;
-  /** The id. */
-  id: string;
-  /** The decoded message. */
-  message: M;
-  /** The revision of its last change. */
-  revision: number;
-  /** The revision that created it (for rows older than revisions: their first revision). */
-  createRevision: number;
-  /** When it was last saved. */
-  updatedAt: Date;
-}
-
-/** One page of {@linkcode Store.listResourceEntries} or a paged history. */
-export interface Page<E> {
-  /** The entries, in the list's order. */
-  entries: E[];
-  /** Pass as `pageToken` for the next page; absent on the last page. */
-  nextPageToken?: string;
-  /**
-   * The revision the page was read at. To follow a list with `watch`, watch from the
-   * revision of the first page: nothing after it is missed.
-   */
-  revision: number;
-}
-
-/** Where a saved audit snapshot landed. */
-export interface AuditEntryInfo {
-  /** The snapshot's id (`resource_audit.id`), increasing with every save. */
-  id: number;
-  /** When it was archived, to the millisecond. */
-  archivedAt: Date;
-  /** The store's revision when it was archived (a snapshot takes no revision). */
-  revision: number;
-}
-
-/** One audit snapshot, as {@linkcode Store.listAuditHistory} returns it. */
-export interface AuditEntry<M> extends AuditEntryInfo {
-  /** The version hash given when it was saved; `undefined` when absent or empty. */
-  versionHash?: string;
-  /** The tag given when it was saved; `undefined` when absent or empty. */
-  tag?: string;
-  /** The decoded message. */
-  message: M;
-}
-
-/**
- * Options of the Store's typed reads. By default a row recorded with another message
- * type than the schema's throws {@linkcode TypeMismatchError}.
- */
-export interface ReadOptions {
-  /**
-   * Also decode rows recorded with these type names, e.g. the old name of a message
-   * that was renamed (`["example.v1.Skill"]` when reading with `example.v2.Skill`).
-   * Only for types whose wire format the schema shares: the bytes are decoded as is.
-   */
-  acceptTypes?: readonly string[];
-}
-
-/** Optional labels of an audit snapshot; empty strings are stored as absent. */
-export interface AuditMeta {
-  /** A content hash of this version, to find it again with `getAuditByHash`. */
-  versionHash?: string;
-  /** A release label such as `v2`, to find the newest with `getAuditByTag`. */
-  tag?: string;
-}
-
-/** The times protostore writes (`2026-01-25T10:00:00.000Z`), as a GLOB pattern. */
-const ISO_GLOB =
-  "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z";
-
-/**
- * @internal Every statement the Store runs; the benchmarks prepare the same text as their
- * raw baseline.
- */
-export const SQL = {
-  // updated_at never goes back: a clock stepped back keeps the later time already stored.
-  upsert:
-    `INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-    ON CONFLICT (kind, id) DO UPDATE
-    SET data = excluded.data, schema_id = excluded.schema_id, revision = excluded.revision,
-      updated_at = iif(updated_at > excluded.updated_at AND updated_at GLOB '${ISO_GLOB}',
-        updated_at, excluded.updated_at)
-    RETURNING updated_at`,
-  // Conditional writes are one statement each, so they cost what the upsert costs.
-  create:
-    `INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (kind, id) DO NOTHING
-    RETURNING updated_at`,
-  updateIf: `UPDATE resources
-    SET data = ?3, schema_id = ?5, revision = ?6,
-      updated_at = iif(updated_at > ?4 AND updated_at GLOB '${ISO_GLOB}', updated_at, ?4)
-    WHERE kind = ?1 AND id = ?2 AND revision = ?7
-    RETURNING updated_at`,
-  revisionOf: "SELECT revision FROM resources WHERE kind = ? AND id = ?",
-  deleteIf: "DELETE FROM resources WHERE kind = ? AND id = ? AND revision = ?",
-  get: "SELECT data, schema_id FROM resources WHERE kind = ? AND id = ?",
-  entry:
-    `SELECT data, revision, create_revision, updated_at, schema_id FROM resources
-    WHERE kind = ? AND id = ?`,
-  // Keyset paging: the next page starts after the last id, an index seek.
-  page:
-    `SELECT id, data, revision, create_revision, updated_at, schema_id FROM resources
-    WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`,
-  currentRevision: `SELECT ${CURRENT_REVISION} AS r`,
-  list: "SELECT data, schema_id FROM resources WHERE kind = ? ORDER BY id",
-  // A whole listing as one row (see concat.ts): the bytes back to back, their lengths,
-  // the count, the distinct schema ids, and whether any value is not a blob. The
-  // subquery feeds the aggregates in id order.
-  listConcat:
-    `SELECT CAST(group_concat(data, '') AS BLOB), group_concat(length(data)), count(*),
-      group_concat(DISTINCT schema_id), total(typeof(data) <> 'blob')
-    FROM (SELECT data, schema_id FROM resources WHERE kind = ? ORDER BY id)`,
-  // The error path of a listing: the first row of `kind` recorded with another type.
-  listTypeMismatch:
-    "SELECT id FROM resources WHERE kind = ? AND schema_id = ? ORDER BY id LIMIT 1",
-  delete: "DELETE FROM resources WHERE kind = ? AND id = ?",
-  deleteKind: "DELETE FROM resources WHERE kind = ?",
-  deleteIdRange: "DELETE FROM resources WHERE kind = ? AND id >= ? AND id < ?",
-  deleteIdFrom: "DELETE FROM resources WHERE kind = ? AND id >= ?",
-  // The foreign key checks that the resource exists. archived_at never decreases along
-  // a history: a clock stepped back is clamped to the resource's latest archive time,
-  // read inside this statement, so it holds across processes. Only protostore's own
-  // time format counts as latest (a garbage value would otherwise stick forever).
-  // The snapshot records the revision of its transaction (?8) or else the current one.
-  insertAudit:
-    `INSERT INTO resource_audit (kind, resource_id, data, archived_at, version_hash, tag, schema_id,
-      revision)
-    VALUES (?1, ?2, ?3, coalesce((SELECT archived_at FROM resource_audit
-        WHERE kind = ?1 AND resource_id = ?2 AND archived_at > ?4
-          AND archived_at GLOB '${ISO_GLOB}'
-        ORDER BY archived_at DESC LIMIT 1), ?4), ?5, ?6, ?7,
-      iif(?8 > 0, ?8, ${CURRENT_REVISION}))
-    RETURNING id, archived_at, revision`,
-  auditByHash: `SELECT data, schema_id FROM resource_audit
-    WHERE kind = ? AND resource_id = ? AND version_hash = ?
-    ORDER BY archived_at DESC, id DESC LIMIT 1`,
-  auditByTag: `SELECT data, schema_id FROM resource_audit
-    WHERE kind = ? AND resource_id = ? AND tag = ?
-    ORDER BY archived_at DESC, id DESC LIMIT 1`,
-  // Labels holding a NUL are read whole, as bytes (see `wholeText`).
-  history: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
-    wholeText("tag")
-  }, data, revision, schema_id
-    FROM resource_audit
-    WHERE kind = ? AND resource_id = ?
-    ORDER BY archived_at DESC, id DESC`,
-  historyPage: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
-    wholeText("tag")
-  }, data, revision, schema_id
-    FROM resource_audit
-    WHERE kind = ?1 AND resource_id = ?2 AND (archived_at, id) < (?3, ?4)
-    ORDER BY archived_at DESC, id DESC LIMIT ?5`,
-  historyFirst: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
-    wholeText("tag")
-  }, data, revision, schema_id
-    FROM resource_audit
-    WHERE kind = ? AND resource_id = ?
-    ORDER BY archived_at DESC, id DESC LIMIT ?`,
-  deleteAudit: "DELETE FROM resource_audit WHERE kind = ? AND resource_id = ?",
-  deleteOrphanAudit:
-    "DELETE FROM resource_audit_orphans WHERE kind = ? AND resource_id = ?",
-  orphanHistory: `SELECT id, archived_at, ${wholeText("version_hash")}, ${
-    wholeText("tag")
-  }, data, schema_id
-    FROM resource_audit_orphans
-    WHERE kind = ? AND resource_id = ?
-    ORDER BY archived_at DESC, id DESC`,
-} as const;
-
-/**
- * @internal The statements whose rows are read as arrays: no object with column-name
- * keys per row.
- */
-export const ARRAY_ROWS = [
-  "upsert",
-  "create",
-  "updateIf",
-  "get",
-  "page",
-  "list",
-  "listConcat",
-  "insertAudit",
-  "auditByHash",
-  "auditByTag",
-  "history",
-  "historyPage",
-  "historyFirst",
-  "orphanHistory",
-] as const satisfies readonly (keyof typeof SQL)[];
-
-type Statements = { [K in keyof typeof SQL]: StatementSync };
 
 /**
  * Opens (and by default creates and migrates) the protostore database at `path`.
@@ -462,7 +252,7 @@ export class Store implements Disposable {
     const ifRevision = options?.ifRevision === undefined
       ? -1
       : requireRevision("ifRevision", options.ifRevision);
-    const data = encode(schema, message, kind, id);
+    const data = encodeMessage(schema, message, kind, id);
     const ms = Date.now();
     const updatedAt = isoTime(ms);
     return this.#write("saveResource", kind, id, () => {
@@ -556,7 +346,7 @@ export class Store implements Disposable {
     return {
       kind,
       id,
-      message: decode(schema, row.data, kind, id),
+      message: decodeMessage(schema, row.data, kind, id),
       revision: row.revision,
       createRevision: row.create_revision,
       updatedAt: new Date(row.updated_at),
@@ -631,7 +421,7 @@ export class Store implements Disposable {
       entries[i] = {
         kind,
         id,
-        message: decode(schema, data, kind, id),
+        message: decodeMessage(schema, data, kind, id),
         revision: rev,
         createRevision,
         updatedAt: new Date(updatedAt),
@@ -682,7 +472,7 @@ export class Store implements Disposable {
       throw new NotFoundError(kind, id);
     }
     this.#requireType(schema, row[1], accept, kind, id);
-    return decode(schema, row[0], kind, id);
+    return decodeMessage(schema, row[0], kind, id);
   }
 
   /**
@@ -734,7 +524,7 @@ export class Store implements Disposable {
         }
         checked = schemaId;
       }
-      messages[i] = decode(schema, row[0], kind, undefined);
+      messages[i] = decodeMessage(schema, row[0], kind, undefined);
     }
     return messages;
   }
@@ -891,7 +681,7 @@ export class Store implements Disposable {
     requireKey("resourceId", resourceId);
     const versionHash = optionalLabel("versionHash", meta?.versionHash);
     const tag = optionalLabel("tag", meta?.tag);
-    const data = encode(schema, message, kind, resourceId);
+    const data = encodeMessage(schema, message, kind, resourceId);
     const ms = Date.now();
     const archivedAt = isoTime(ms);
     return this.#write("saveAudit", kind, resourceId, () => {
@@ -1175,7 +965,7 @@ export class Store implements Disposable {
         id,
         archivedAt: new Date(archivedAt),
         revision,
-        message: decode(schema, data, kind, resourceId),
+        message: decodeMessage(schema, data, kind, resourceId),
       };
       // Absent labels are absent keys, so entries deep-equal `{ id, archivedAt, ... }`.
       const hash = readLabel(versionHash);
@@ -1230,7 +1020,7 @@ export class Store implements Disposable {
         archivedAt: new Date(archivedAt),
         // Orphans were set apart by 0003, before revisions: they carry none.
         revision: 0,
-        message: decode(schema, data, kind, resourceId),
+        message: decodeMessage(schema, data, kind, resourceId),
       };
       const hash = readLabel(versionHash);
       const label = readLabel(tag);
@@ -1399,7 +1189,7 @@ export class Store implements Disposable {
       id: row.id,
       archivedAt: new Date(row.archived_at),
       revision: row.revision,
-      message: decode(schema, row.data, kind, id),
+      message: decodeMessage(schema, row.data, kind, id),
     };
     const hash = readLabel(row.version_hash);
     const tag = readLabel(row.tag);
@@ -1454,7 +1244,7 @@ export class Store implements Disposable {
           schemaId,
         ) as { type_name: string } | undefined)?.type_name;
         if (recorded === undefined) {
-          decode(schema, row.data, kind, id);
+          decodeMessage(schema, row.data, kind, id);
           schemaId = this.#schemaIds.idOf(schema);
         } else if (recorded !== schema.typeName) {
           throw new TypeMismatchError(kind, id, recorded, schema.typeName);
@@ -1842,7 +1632,7 @@ export class Store implements Disposable {
       );
     }
     this.#requireType(schema, row[1], accept, kind, resourceId);
-    return decode(schema, row[0], kind, resourceId);
+    return decodeMessage(schema, row[0], kind, resourceId);
   }
 
   /** Throws {@linkcode TypeMismatchError} when a row recorded as `schemaId` is not `schema`'s. */
@@ -1911,7 +1701,7 @@ export class Store implements Disposable {
       let offset = 0;
       for (let i = first; i < last; i++) {
         const end = offset + lengths[i];
-        messages[i] = decode(
+        messages[i] = decodeMessage(
           schema,
           chunk.subarray(offset, end),
           kind,
@@ -2092,33 +1882,6 @@ export class Store implements Disposable {
   }
 }
 
-/** A row of `SQL.orphanHistory`. */
-type OrphanRow = [
-  number,
-  string,
-  string | Uint8Array | null,
-  string | Uint8Array | null,
-  Uint8Array,
-  number | null,
-];
-
-/**
- * A row of the history queries: id, archived_at, version_hash, tag, data, revision,
- * schema_id.
- */
-type HistoryRow = [
-  number,
-  string,
-  string | Uint8Array | null,
-  string | Uint8Array | null,
-  Uint8Array,
-  number,
-  number | null,
-];
-
-/** A `get`, `list` or audit lookup row: the bytes and the recorded `schema_id`. */
-type DataRow = [Uint8Array, number | null];
-
 /** SQLite's result code for a string or blob over its size limit. */
 const SQLITE_TOOBIG = 18;
 
@@ -2127,105 +1890,6 @@ const CHUNK_ROWS = 256;
 
 /** SQLite's extended result code for a refused foreign key. */
 const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
-
-/** `options.acceptTypes` as a set, checked; `undefined` when none. */
-function acceptedTypes(
-  options: ReadOptions | undefined,
-): ReadonlySet<string> | undefined {
-  const types = options?.acceptTypes;
-  if (types === undefined) return undefined;
-  if (!Array.isArray(types) || types.some((t) => typeof t !== "string")) {
-    throw new StoreError("acceptTypes must be an array of type names");
-  }
-  return new Set(types);
-}
-
-function requireKey(name: string, value: unknown): void {
-  if (typeof value !== "string" || value.length === 0) {
-    throw new StoreError(
-      `${name} must be a non-empty string, got ${
-        typeof value === "string" ? '""' : String(value)
-      }`,
-    );
-  }
-  requireWellFormed(name, value);
-}
-
-function optionalLabel(name: string, value: unknown): string | null {
-  if (value === undefined || value === null || value === "") return null;
-  if (typeof value !== "string") {
-    throw new StoreError(`${name} must be a string, got ${typeof value}`);
-  }
-  requireWellFormed(name, value);
-  return value;
-}
-
-/**
- * A lone surrogate has no UTF-8 form: SQLite would store U+FFFD instead, so two
- * different strings would name the same row, and a read would not give back the text.
- */
-function requireWellFormed(name: string, value: string): void {
-  if (value.isWellFormed()) return;
-  const shown = JSON.stringify(
-    value.length > 80 ? `${value.slice(0, 80)}…` : value,
-  );
-  throw new StoreError(
-    `${name} ${shown} is not well-formed Unicode: it has a lone surrogate (\\uD800-\\uDFFF), ` +
-      "which cannot be stored as UTF-8; pass well-formed text",
-  );
-}
-
-/** A hash or tag as read by the history query; empty reads back as absent. */
-function readLabel(value: string | Uint8Array | null): string | undefined {
-  return readText(value) || undefined;
-}
-
-function encode<D extends DescMessage>(
-  schema: D,
-  message: MessageShape<D>,
-  kind: string,
-  id: string,
-): Uint8Array {
-  try {
-    return toBinary(schema, message);
-  } catch (error) {
-    throw new StoreError(
-      `cannot encode ${describeResource(kind, id)} as ${schema?.typeName}: ${
-        messageOf(error)
-      }`,
-      { cause: error },
-    );
-  }
-}
-
-function decode<D extends DescMessage>(
-  schema: D,
-  data: Uint8Array,
-  kind: string,
-  id: string | undefined,
-): MessageShape<D> {
-  // The column is not STRICT: a row written with raw SQL can hold text or a number.
-  if (!(data instanceof Uint8Array)) {
-    throw new StoreError(
-      `the stored value of ${describeResource(kind, id)} is ${
-        typeof data === "string" ? "text" : data === null ? "NULL" : "a number"
-      }, not bytes: the row was not written by protostore (see \`deno run -A cli.ts inspect KIND ID\`)`,
-    );
-  }
-  try {
-    return fromBinary(schema, data);
-  } catch (error) {
-    throw new StoreError(
-      `stored bytes of ${
-        describeResource(kind, id)
-      } do not decode as ${schema.typeName}: ` +
-        `${
-          messageOf(error)
-        } (wrong schema, or a corrupt row: see \`deno run -A cli.ts inspect KIND ID\`)`,
-      { cause: error },
-    );
-  }
-}
 
 function failure(
   op: string,
@@ -2257,30 +1921,3 @@ function failure(
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }
-
-/**
- * The smallest string greater than every string that starts with `prefix`, in SQLite's
- * BINARY order (UTF-8 bytes, which is code point order); `null` when there is none.
- */
-function prefixUpperBound(prefix: string): string | null {
-  const codePoints = Array.from(prefix, (c) => c.codePointAt(0)!);
-  while (codePoints.length > 0) {
-    const last = codePoints.pop()!;
-    if (last < 0x10ffff) {
-      // Surrogates are not characters; the next code point after U+D7FF is U+E000.
-      codePoints.push(last + 1 === 0xd800 ? 0xe000 : last + 1);
-      return String.fromCodePoint(...codePoints);
-    }
-  }
-  return null;
-}
-
-/** @internal Argument checks and codecs shared with the PostgreSQL store (same errors on both). */
-export {
-  decode as decodeMessage,
-  encode as encodeMessage,
-  optionalLabel,
-  prefixUpperBound,
-  requireKey,
-  requireWellFormed,
-};

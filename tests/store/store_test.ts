@@ -27,7 +27,7 @@ import {
   StoreError,
   TypeMismatchError,
 } from "../../mod.ts";
-import { SQL } from "../../src/store/store.ts";
+import { SQL } from "../../src/store/sql.ts";
 import {
   AgentSchema,
   type Skill,
