@@ -8,7 +8,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { readText, wholeText } from "../sqlite/connection.ts";
 import { refusedRead } from "../sqlite/untrusted.ts";
-import { openUntrusted, requireTable } from "./read_only.ts";
+import { openUntrusted, requireProtostore, requireTable } from "./read_only.ts";
 import { type Change, diffJson } from "../decode/diff.ts";
 import {
   AuditNotFoundError,
@@ -222,6 +222,7 @@ function openHistory(
   id: string,
   options: HistoryOptions,
 ): AuditHistory {
+  requireProtostore(db, path);
   const decoder = new RowDecoder(db, options);
   const resource = readResource(db, decoder, kind, id) ?? null;
   const tables = auditTables(db);

@@ -22,7 +22,7 @@ import {
   planMigrations,
 } from "../migrate/plan.ts";
 import { parseSqliteTime } from "../sqlite/time.ts";
-import { openUntrusted, requireTable } from "./read_only.ts";
+import { openUntrusted, requireProtostore, requireTable } from "./read_only.ts";
 import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
 import type { DecodedWith } from "../decode/descriptors.ts";
 import { type ChangeLogExtent, readChangeLogExtent } from "../store/changes.ts";
@@ -317,6 +317,7 @@ export function inspectResource(
 ): InspectedResource {
   const db = openUntrusted(path);
   try {
+    requireProtostore(db, path);
     const resource = readResource(db, new RowDecoder(db, options), kind, id);
     if (resource === undefined) {
       throw new NotFoundError(

@@ -9,7 +9,7 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { readText, tableColumns, wholeText } from "../sqlite/connection.ts";
-import { openUntrusted, requireTable } from "./read_only.ts";
+import { openUntrusted, requireProtostore, requireTable } from "./read_only.ts";
 import { refusedRead } from "../sqlite/untrusted.ts";
 import { decodeMessageToJson, RegistryCache } from "../decode/descriptors.ts";
 import { StoreError } from "../errors.ts";
@@ -165,8 +165,8 @@ export function* exportNdjson(
     db.exec("BEGIN");
     // The first read fixes the snapshot every later read sees. Views, virtual tables
     // and generated columns are refused by name before any query reads them.
+    requireProtostore(db, path);
     const resourceColumns = requireTable(db, "resources");
-    if (resourceColumns.length === 0) throw notProtostore(db, path);
     const auditColumns = requireTable(db, "resource_audit");
     const orphanColumns = requireTable(db, "resource_audit_orphans");
     requireTable(db, "message_schemas");
@@ -305,19 +305,6 @@ const isoTime = (column: string, columns: string[]) =>
   columns.includes("schema_id")
     ? column
     : `coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', ${column}), ${column}) AS ${column}`;
-
-/** The refusal of a file without a `resources` table, naming what it holds. */
-function notProtostore(db: DatabaseSync, path: string): StoreError {
-  const names = (db.prepare(
-    `SELECT type || ' ' || name AS what FROM main.sqlite_schema
-     WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 6`,
-  ).all() as { what: string }[]).map((r) => r.what);
-  return new StoreError(
-    `${path} is not a protostore database: it has no resources table (${
-      names.length === 0 ? "it is empty" : `it holds ${names.join(", ")}`
-    })`,
-  );
-}
 
 const snapshotSql = (
   table: string,

@@ -61,3 +61,35 @@ export function requireTable(db: DatabaseSync, name: string): string[] {
   }
   return check.state === "table" ? check.columns : [];
 }
+
+/**
+ * Throws a {@linkcode StoreError} naming what the file holds when it has no
+ * `resources` table (another application's file, or an empty one), so a lookup there
+ * says so instead of "does not exist".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DatabaseSync } from "node:sqlite";
+ * import { requireProtostore } from "./read_only.ts";
+ *
+ * const db = new DatabaseSync(":memory:");
+ * db.exec("CREATE TABLE notes (body)");
+ * assert.throws(() => requireProtostore(db, "notes.db"), /not a protostore database.*table notes/);
+ * db.exec("CREATE TABLE resources (kind, id, data)");
+ * requireProtostore(db, "notes.db");
+ * db.close();
+ * ```
+ */
+export function requireProtostore(db: DatabaseSync, path: string): void {
+  if (requireTable(db, "resources").length > 0) return;
+  const names = (db.prepare(
+    `SELECT type || ' ' || name AS what FROM main.sqlite_schema
+     WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 6`,
+  ).all() as { what: string }[]).map((r) => r.what);
+  throw new StoreError(
+    `${path} is not a protostore database: it has no resources table (${
+      names.length === 0 ? "it is empty" : `it holds ${names.join(", ")}`
+    })`,
+  );
+}

@@ -7,7 +7,7 @@
  */
 import { type Change, diffJson } from "../decode/diff.ts";
 import { AuditNotFoundError, NotFoundError } from "../errors.ts";
-import { openUntrusted } from "./read_only.ts";
+import { openUntrusted, requireProtostore } from "./read_only.ts";
 import {
   RESTORE_SQL,
   snapshotLookup,
@@ -75,6 +75,7 @@ export function restorePreview(
   const db = openUntrusted(path);
   try {
     db.exec("BEGIN");
+    requireProtostore(db, path);
     const decoder = new RowDecoder(db, options);
     const current = readResource(db, decoder, kind, id);
     if (current === undefined) {

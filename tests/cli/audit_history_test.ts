@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { DatabaseSync } from "node:sqlite";
 import { openStore } from "../../mod.ts";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
 import {
@@ -843,5 +844,30 @@ Deno.test("audit-history --json has the live resource, and with --diff its chang
       { path: "description", op: "added", after: "live" },
     ]);
     assert.match(human.stdout, /^ +live .*\n +\+ description: "live"$/m);
+  });
+});
+
+Deno.test("audit-history, inspect KIND ID and restore on another application's file say it is not protostore's, untouched", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/notes.db`;
+    const db = new DatabaseSync(path);
+    db.exec("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi')");
+    db.close();
+    const before = await Deno.readFile(path);
+    for (
+      const args of [
+        ["audit-history", "skill", "s1"],
+        ["inspect", "skill", "s1"],
+        ["restore", "skill", "s1", "--tag", "v1", "--yes"],
+      ]
+    ) {
+      const message = assertFailure(await runCli([...args, "--db", path]), 1);
+      assert.match(
+        message,
+        /notes\.db is not a protostore database: it has no resources table \(it holds table notes\)/,
+        args[0],
+      );
+    }
+    assert.deepEqual(await Deno.readFile(path), before);
   });
 });
