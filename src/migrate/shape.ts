@@ -248,8 +248,11 @@ function compareTable(
   const cascade = want.foreignKeys.find((k) => k.includes("ON DELETE CASCADE"));
   if (cascade !== undefined && !have.foreignKeys.includes(cascade)) {
     problems.push(
-      `table ${table} lacks its foreign key to resources ON DELETE CASCADE: ` +
-        "deleting a resource would leave its history behind",
+      have.foreignKeys.includes(`${cascade} DEFERRABLE INITIALLY DEFERRED`)
+        ? `table ${table} has its foreign key to resources DEFERRABLE INITIALLY DEFERRED: ` +
+          "a snapshot of a missing resource would only fail at COMMIT, failing the whole transaction"
+        : `table ${table} lacks its foreign key to resources ON DELETE CASCADE: ` +
+          "deleting a resource would leave its history behind",
     );
   }
   for (const key of want.foreignKeys) {
@@ -338,7 +341,11 @@ function describeTable(db: DatabaseSync, table: string): TableShape {
       parts[0].on_delete
     }` +
     ` ON UPDATE ${parts[0].on_update}` +
-    (parts[0].m === "NONE" ? "" : ` MATCH ${parts[0].m}`)
+    (parts[0].m === "NONE" ? "" : ` MATCH ${parts[0].m}`) +
+    // pragma_foreign_key_list does not say when a key is checked; the table's SQL does.
+    (parts.some((p) => parsed.deferredKeyColumns.has(p.child.toLowerCase()))
+      ? " DEFERRABLE INITIALLY DEFERRED"
+      : "")
   ).sort();
   const indexes = new Map<string, string>();
   const list = db.prepare(
@@ -445,6 +452,8 @@ interface ParsedTable {
   collations: Map<string, string>;
   autoincrement: boolean;
   checks: Map<string, string>;
+  /** Lower-cased child columns of foreign keys declared DEFERRABLE INITIALLY DEFERRED. */
+  deferredKeyColumns: Set<string>;
 }
 
 const TOKEN =
@@ -471,12 +480,22 @@ const TABLE_CONSTRAINT = new Set([
   "foreign",
 ]);
 
+/** The child columns of the foreign key in a column definition or table constraint. */
+function foreignKeyChildren(part: string[]): string[] {
+  const foreign = part.indexOf("foreign");
+  if (foreign === -1) return [part[0]];
+  const open = part.indexOf("(", foreign);
+  const close = part.indexOf(")", open);
+  return part.slice(open + 1, close).filter((t) => t !== ",");
+}
+
 function parseCreateTable(sql: string): ParsedTable {
   const tokens = tokenize(sql);
   const parsed: ParsedTable = {
     collations: new Map(),
     autoincrement: false,
     checks: new Map(),
+    deferredKeyColumns: new Set(),
   };
   // Split the parenthesized body at top-level commas.
   const start = tokens.indexOf("(");
@@ -517,6 +536,16 @@ function parseCreateTable(sql: string): ParsedTable {
           ? part[i - 1]
           : `(unnamed) ${expression}`;
         parsed.checks.set(name, expression);
+      }
+      // Only this form defers the check to COMMIT (NOT DEFERRABLE INITIALLY DEFERRED
+      // and plain DEFERRABLE stay immediate).
+      if (
+        part[i] === "deferrable" && part[i - 1] !== "not" &&
+        part[i + 1] === "initially" && part[i + 2] === "deferred"
+      ) {
+        for (const child of foreignKeyChildren(part)) {
+          parsed.deferredKeyColumns.add(child);
+        }
       }
     }
   }

@@ -236,6 +236,20 @@ const CURRENT: [string, (db: DatabaseSync) => void, RegExp][] = [
     /lacks its foreign key to resources ON DELETE CASCADE/,
   ],
   [
+    "the audit foreign key DEFERRABLE INITIALLY DEFERRED",
+    (db) =>
+      rebuild(
+        db,
+        "resource_audit",
+        (s) =>
+          s.replace(
+            "ON DELETE CASCADE",
+            "ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED",
+          ),
+      ),
+    /foreign key to resources DEFERRABLE INITIALLY DEFERRED: a snapshot of a missing resource would only fail at COMMIT/,
+  ],
+  [
     "the audit foreign key with ON UPDATE CASCADE added",
     (db) =>
       rebuild(
@@ -284,6 +298,22 @@ for (const [name, craft, message] of CURRENT) {
       assertRefused(path, message);
     }));
 }
+
+Deno.test("an audit foreign key that SQLite still checks at once (NOT DEFERRABLE INITIALLY DEFERRED) is accepted", () =>
+  withTempDir((dir) => {
+    const path = `${dir}/immediate.sqlite`;
+    currentFile(path, (db) =>
+      rebuild(db, "resource_audit", (s) =>
+        s.replace(
+          "ON DELETE CASCADE",
+          "ON DELETE CASCADE NOT DEFERRABLE INITIALLY DEFERRED",
+        )));
+    using store = openStore(path);
+    assert.equal(
+      store.listAuditHistory(SkillSchema, "skill", "lint").length,
+      1,
+    );
+  }));
 
 const GO: [string, (ddl: string) => string, RegExp][] = [
   [
