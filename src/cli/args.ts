@@ -108,9 +108,9 @@ export const DB_HELP =
   `database file or postgres:// URL (default: $PROTOSTORE_DB, else ${DEFAULT_DB});
                        passwords are never printed`;
 
-/** The `--schema` line of the help of every command that takes `--db`. */
+/** The `--schema` line of every help text, after the option name. */
 export const SCHEMA_HELP =
-  "  --schema NAME        PostgreSQL: the schema holding the store (default public)";
+  "PostgreSQL: the schema holding the store (default public)";
 
 /**
  * The candidate closest to `typed` when it is near enough to be a slip of the keyboard
