@@ -132,6 +132,7 @@ export {
   type TableTally,
 } from "./src/copy/mod.ts";
 export {
+  exportStore,
   inspectStore,
   inspectStoreResource,
   type LocationOptions,

@@ -29,6 +29,8 @@ import {
   type HistoryOptions,
 } from "./history.ts";
 import type { DecodeOptions } from "./row_decoder.ts";
+import { exportNdjson, type ExportOptions } from "./ndjson_export.ts";
+import { exportPostgresNdjson } from "./ndjson_export_postgres.ts";
 import {
   pgInspectDatabase,
   pgLabel,
@@ -262,4 +264,41 @@ export async function storeAuditSnapshot(
     id,
     (path) => auditSnapshot(path, kind, id, auditId, options),
   );
+}
+
+/**
+ * {@linkcode exportNdjson} for the store at any location: the same lines (without
+ * newlines) from SQLite or PostgreSQL for the same store, read at one moment (on
+ * PostgreSQL in one `REPEATABLE READ READ ONLY` transaction), streamed: memory stays
+ * bounded whatever the size. Close the iterator (or let `for await` finish) to end
+ * the read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exportStore, openStore } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * using store = openStore(path);
+ * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+ * const lines = [];
+ * for await (const line of exportStore(path, { decoded: true })) lines.push(JSON.parse(line));
+ * assert.deepEqual(lines.map((l) => l.type), ["header", "schema", "resource"]);
+ * assert.deepEqual(lines[2].message, { v: 1 });
+ * ```
+ */
+export async function* exportStore(
+  location: string,
+  options: LocationOptions & ExportOptions = {},
+): AsyncGenerator<string, void, undefined> {
+  if (isPostgresUrl(location)) {
+    yield* exportPostgresNdjson(
+      { url: location, schema: options.schema },
+      options,
+    );
+    return;
+  }
+  yield* exportNdjson(sqlitePath(location), options);
 }

@@ -63,6 +63,7 @@ export {
   restoreSnapshot,
 } from "./restore.ts";
 export {
+  exportStore,
   inspectStore,
   inspectStoreResource,
   type LocationOptions,

@@ -153,12 +153,7 @@ export function* exportNdjson(
   path: string,
   options: ExportOptions = {},
 ): Generator<string, void, undefined> {
-  const kind = options.kind;
-  if (kind !== undefined && (typeof kind !== "string" || kind === "")) {
-    throw new StoreError(
-      `kind must be a non-empty string, got ${String(kind)}`,
-    );
-  }
+  const kind = checkedKind(options);
   // A file we did not write may hide SQL in views and the like: it never runs.
   const db = openUntrusted(path);
   try {
@@ -172,29 +167,9 @@ export function* exportNdjson(
     requireTable(db, "message_schemas");
     const revisions = resourceColumns.includes("revision");
     const revision = revisions ? currentRevision(db) : undefined;
-    const header: ExportHeader = {
-      type: "header",
-      format: EXPORT_FORMAT,
-      version: EXPORT_VERSION,
-      exportedAt: new Date().toISOString(),
-      ...(kind === undefined ? {} : { kind }),
-      history: options.history ?? false,
-      ...(revision === undefined ? {} : { revision }),
-    };
-    yield JSON.stringify(header);
+    yield headerLine(options, revision);
     const schemas = readSchemas(db);
-    for (const schema of schemas.values()) {
-      yield JSON.stringify(
-        {
-          type: "schema",
-          schemaId: schema.id,
-          typeName: schema.typeName,
-          digest: schema.digest,
-          descriptorSet: schema.descriptorSet.toBase64(),
-          createdAt: schema.createdAt,
-        } satisfies ExportSchema,
-      );
-    }
+    yield* schemaLines(schemas);
     const decoder = options.decoded ? new Decoder(schemas) : null;
     const rev = revisions ? ", revision, create_revision" : "";
     const resources = db.prepare(
@@ -222,20 +197,20 @@ export function* exportNdjson(
     for (const row of resources.iterate(...args) as Iterable<ResourceRow>) {
       const rowKind = readText(row.kind)!;
       const id = readText(row.id)!;
-      const record: ExportResource = {
-        type: "resource",
-        kind: rowKind,
-        id,
-        updatedAt: row.updated_at,
-        ...typeOf(schemas, row.schema_id),
-        data: row.data.toBase64(),
-      };
-      if (revisions) {
-        record.revision = row.revision;
-        record.createRevision = row.create_revision;
-      }
-      if (decoder) decoder.add(record, row.data, row.schema_id);
-      yield JSON.stringify(record);
+      yield resourceLine(
+        {
+          kind: rowKind,
+          id,
+          updatedAt: row.updated_at,
+          schemaId: row.schema_id,
+          data: row.data,
+          ...(revisions
+            ? { revision: row.revision, createRevision: row.create_revision }
+            : {}),
+        },
+        schemas,
+        decoder,
+      );
       if (history) {
         yield* snapshots(
           history.iterate(rowKind, id),
@@ -287,7 +262,8 @@ interface SnapshotRow {
   revision?: number;
 }
 
-interface SchemaRow {
+/** A recorded message type, as read. */
+export interface SchemaRow {
   id: number;
   typeName: string;
   digest: string;
@@ -330,26 +306,141 @@ function* snapshots(
   decoder: Decoder | null,
 ): Generator<string> {
   for (const row of rows as Iterable<SnapshotRow>) {
-    const record: ExportSnapshot = {
+    yield snapshotLine(
       type,
-      kind: readText(row.kind)!,
-      resourceId: readText(row.resource_id)!,
-      auditId: row.id,
-      archivedAt: row.archived_at,
-      data: "",
-    };
-    const hash = readText(row.version_hash);
-    const tag = readText(row.tag);
-    if (hash) record.versionHash = hash;
-    if (tag) record.tag = tag;
-    Object.assign(record, typeOf(schemas, row.schema_id));
-    // Re-set so the bytes come after the labels in the line, as in a resource line.
-    delete (record as { data?: string }).data;
-    record.data = row.data.toBase64();
-    if (row.revision !== undefined) record.revision = row.revision;
-    if (decoder) decoder.add(record, row.data, row.schema_id);
-    yield JSON.stringify(record);
+      {
+        kind: readText(row.kind)!,
+        resourceId: readText(row.resource_id)!,
+        auditId: row.id,
+        archivedAt: row.archived_at,
+        versionHash: readText(row.version_hash),
+        tag: readText(row.tag),
+        schemaId: row.schema_id,
+        data: row.data,
+        revision: row.revision,
+      },
+      schemas,
+      decoder,
+    );
   }
+}
+
+/** A resource row as both backends read it (text already decoded). */
+export interface ResourceFields {
+  kind: string;
+  id: string;
+  updatedAt: string;
+  schemaId: number | null;
+  data: Uint8Array;
+  revision?: number;
+  createRevision?: number;
+}
+
+/** A snapshot row as both backends read it (text already decoded). */
+export interface SnapshotFields {
+  kind: string;
+  resourceId: string;
+  auditId: number;
+  archivedAt: string;
+  versionHash: string | null | undefined;
+  tag: string | null | undefined;
+  schemaId: number | null;
+  data: Uint8Array;
+  revision?: number;
+}
+
+/** `options.kind`, checked. */
+export function checkedKind(options: ExportOptions): string | undefined {
+  const kind = options.kind;
+  if (kind !== undefined && (typeof kind !== "string" || kind === "")) {
+    throw new StoreError(
+      `kind must be a non-empty string, got ${String(kind)}`,
+    );
+  }
+  return kind;
+}
+
+/** The header line, read now at `revision`. */
+export function headerLine(
+  options: ExportOptions,
+  revision: number | undefined,
+): string {
+  const header: ExportHeader = {
+    type: "header",
+    format: EXPORT_FORMAT,
+    version: EXPORT_VERSION,
+    exportedAt: new Date().toISOString(),
+    ...(options.kind === undefined ? {} : { kind: options.kind }),
+    history: options.history ?? false,
+    ...(revision === undefined ? {} : { revision }),
+  };
+  return JSON.stringify(header);
+}
+
+/** One line per recorded message type. */
+export function* schemaLines(
+  schemas: Map<number, SchemaRow>,
+): Generator<string> {
+  for (const schema of schemas.values()) {
+    yield JSON.stringify(
+      {
+        type: "schema",
+        schemaId: schema.id,
+        typeName: schema.typeName,
+        digest: schema.digest,
+        descriptorSet: schema.descriptorSet.toBase64(),
+        createdAt: schema.createdAt,
+      } satisfies ExportSchema,
+    );
+  }
+}
+
+/** The line of one resource. */
+export function resourceLine(
+  row: ResourceFields,
+  schemas: Map<number, SchemaRow>,
+  decoder: Decoder | null,
+): string {
+  const record: ExportResource = {
+    type: "resource",
+    kind: row.kind,
+    id: row.id,
+    updatedAt: row.updatedAt,
+    ...typeOf(schemas, row.schemaId),
+    data: row.data.toBase64(),
+  };
+  if (row.revision !== undefined) {
+    record.revision = row.revision;
+    record.createRevision = row.createRevision;
+  }
+  if (decoder) decoder.add(record, row.data, row.schemaId);
+  return JSON.stringify(record);
+}
+
+/** The line of one snapshot or orphaned snapshot. */
+export function snapshotLine(
+  type: "snapshot" | "orphan",
+  row: SnapshotFields,
+  schemas: Map<number, SchemaRow>,
+  decoder: Decoder | null,
+): string {
+  const record: ExportSnapshot = {
+    type,
+    kind: row.kind,
+    resourceId: row.resourceId,
+    auditId: row.auditId,
+    archivedAt: row.archivedAt,
+    data: "",
+  };
+  if (row.versionHash) record.versionHash = row.versionHash;
+  if (row.tag) record.tag = row.tag;
+  Object.assign(record, typeOf(schemas, row.schemaId));
+  // Re-set so the bytes come after the labels in the line, as in a resource line.
+  delete (record as { data?: string }).data;
+  record.data = row.data.toBase64();
+  if (row.revision !== undefined) record.revision = row.revision;
+  if (decoder) decoder.add(record, row.data, row.schemaId);
+  return JSON.stringify(record);
 }
 
 function typeOf(
@@ -398,7 +489,7 @@ function currentRevision(db: DatabaseSync): number {
 }
 
 /** Decodes rows with the descriptor sets of the export's own schema lines. */
-class Decoder {
+export class Decoder {
   #cache = new RegistryCache();
   #schemas: Map<number, SchemaRow>;
 

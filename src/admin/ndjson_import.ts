@@ -81,41 +81,131 @@ export async function importNdjson(
       "importNdjson cannot run inside an open transaction: it runs its own; commit first",
     );
   }
-  let stream: ReadableStream<Uint8Array>;
-  if (typeof source === "string") {
-    try {
-      stream = (await Deno.open(source, { read: true })).readable;
-    } catch (error) {
-      throw new StoreError(`cannot read ${source}: ${messageOf(error)}`, {
-        cause: error,
-      });
-    }
-  } else {
-    stream = source;
+  return await runImport(source, new SqliteTarget(db));
+}
+
+/** A record of an export, checked, as an import target writes it. */
+export type ImportRecord =
+  | {
+    type: "schema";
+    /** The id in the export (rows refer to it). */
+    schemaId: number;
+    typeName: string;
+    digest: string;
+    descriptorSet: Uint8Array;
+    createdAt: string;
   }
-  const writer = new Writer(db);
+  | {
+    type: "resource";
+    kind: string;
+    id: string;
+    updatedAt: string;
+    data: Uint8Array;
+    /** The export's schema id (see the schema records), or null. */
+    schemaId: number | null;
+    /** Only read when revisions are kept. */
+    revision?: number;
+    createRevision?: number;
+  }
+  | {
+    type: "snapshot" | "orphan";
+    kind: string;
+    resourceId: string;
+    auditId: number;
+    archivedAt: string;
+    versionHash: string | null;
+    tag: string | null;
+    data: Uint8Array;
+    schemaId: number | null;
+    /** Only read when revisions are kept. */
+    revision?: number;
+  };
+
+/** What an import target decided when its transaction began. */
+export interface ImportPlan {
+  /** Snapshot ids are kept (the store has none). */
+  keepIds: boolean;
+  /** Revisions are kept (the store never had one). */
+  keepRevisions: boolean;
+}
+
+/**
+ * A store being imported into, in one transaction: `begin` opens it, each record is
+ * written (a target may batch, and then report a refused record at `finish` by its
+ * line), `finish` commits, `rollback` undoes everything. Methods may return promises.
+ */
+export interface ImportTarget {
+  begin(): ImportPlan | Promise<ImportPlan>;
+  write(record: ImportRecord, line: number): void | Promise<void>;
+  finish(header: Json): void | Promise<void>;
+  rollback(): void | Promise<void>;
+  /** Message types that were new to the store. */
+  readonly newSchemas: number;
+  /** Revisions are a feature of the store (Go-era files have none). */
+  readonly revisions: boolean;
+}
+
+/** Opens `source` (a path or a stream) as a stream of bytes. */
+async function openSource(
+  source: string | ReadableStream<Uint8Array>,
+): Promise<ReadableStream<Uint8Array>> {
+  if (typeof source !== "string") return source;
   try {
-    db.exec("BEGIN IMMEDIATE");
+    return (await Deno.open(source, { read: true })).readable;
+  } catch (error) {
+    throw new StoreError(`cannot read ${source}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Reads `source` line by line into `target` in its one transaction: the import both
+ * backends share (what a line must hold, line numbers, counts, all or nothing).
+ */
+export async function runImport(
+  source: string | ReadableStream<Uint8Array>,
+  target: ImportTarget,
+): Promise<NdjsonImportSummary> {
+  const stream = await openSource(source);
+  let plan: ImportPlan;
+  try {
+    plan = await target.begin();
   } catch (error) {
     await stream.cancel().catch(() => {});
-    throw sqliteFailure(`import failed: ${messageOf(error)}`, error);
+    throw error;
   }
+  const reader = new RecordReader(plan.keepRevisions);
   let lineNo = 0;
   try {
-    writer.start();
     for await (const line of lines(stream)) {
       lineNo++;
       if (line.trim() === "") continue;
-      writer.line(line, lineNo);
+      const record = reader.read(line, lineNo);
+      if (record === null) continue;
+      const written = target.write(record, lineNo);
+      if (written !== undefined) await written;
+      reader.count(record);
     }
     if (lineNo === 0) {
       throw new LineError(1, "the file is empty, not an export");
     }
-    writer.finish();
-    db.exec("COMMIT");
-    return writer.summary(lineNo);
+    if (reader.header === null) {
+      throw new LineError(1, "no header line: not a protostore export");
+    }
+    await target.finish(reader.header);
+    return {
+      lines: lineNo,
+      ...reader.counts,
+      newSchemas: target.newSchemas,
+      kinds: Object.fromEntries(
+        [...reader.kinds].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
+      ),
+      keptIds: plan.keepIds,
+      keptRevisions: target.revisions && plan.keepRevisions,
+    };
   } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK");
+    await target.rollback();
     await stream.cancel().catch(() => {});
     if (error instanceof LineError) {
       throw new StoreError(`line ${error.line}: ${error.message}`, {
@@ -132,7 +222,9 @@ export async function importNdjson(
   }
 }
 
-class LineError extends Error {
+/** A line the import refuses: the message is prefixed with `line N:`. */
+export class LineError extends Error {
+  /** A refusal of line `line`. */
   constructor(readonly line: number, message: string) {
     super(message);
   }
@@ -157,33 +249,211 @@ async function* lines(
 
 type Json = Record<string, unknown>;
 
-class Writer {
-  #db: DatabaseSync;
-  #schemas = new Map<number, { id: number; typeName: string }>();
-  #header: Json | null = null;
-  #keepIds = false;
-  #keepRevisions = false;
-  #revisions: boolean;
-  #importRevision = 0;
-  #s!: Record<string, StatementSync>;
-  #counts = { resources: 0, snapshots: 0, orphans: 0, newSchemas: 0 };
-  #kinds = new Map<
+/** Turns lines into checked records: the header first, then schemas, rows. */
+class RecordReader {
+  header: Json | null = null;
+  counts = { resources: 0, snapshots: 0, orphans: 0 };
+  kinds = new Map<
     string,
     { resources: number; snapshots: number; orphans: number }
   >();
+  #typeNames = new Map<number, string>();
+  #keepRevisions: boolean;
+
+  constructor(keepRevisions: boolean) {
+    this.#keepRevisions = keepRevisions;
+  }
+
+  /** The record of line `n`, or null for the header. */
+  read(text: string, n: number): ImportRecord | null {
+    let record: Json;
+    try {
+      record = JSON.parse(text);
+    } catch (error) {
+      throw new LineError(n, `not JSON (${messageOf(error)})`);
+    }
+    if (
+      typeof record !== "object" || record === null || Array.isArray(record)
+    ) {
+      throw new LineError(n, "not a JSON object");
+    }
+    if (this.header === null) {
+      if (
+        record.type !== "header" || record.format !== EXPORT_FORMAT
+      ) {
+        throw new LineError(
+          n,
+          `not a protostore export: the first line must be the header ({"type":"header","format":"${EXPORT_FORMAT}",…})`,
+        );
+      }
+      if (record.version !== EXPORT_VERSION) {
+        throw new LineError(
+          n,
+          `export format version ${
+            JSON.stringify(record.version)
+          }; this protostore reads version ${EXPORT_VERSION}`,
+        );
+      }
+      this.header = record;
+      return null;
+    }
+    switch (record.type) {
+      case "schema":
+        return this.#schema(record, n);
+      case "resource":
+        return this.#resource(record, n);
+      case "snapshot":
+      case "orphan":
+        return this.#snapshot(record, n, record.type);
+      default:
+        throw new LineError(
+          n,
+          `unknown record type ${
+            JSON.stringify(record.type)
+          } (expected schema, resource, snapshot or orphan)`,
+        );
+    }
+  }
+
+  /** Counts a record that was written. */
+  count(record: ImportRecord): void {
+    if (record.type === "schema") return;
+    let entry = this.kinds.get(record.kind);
+    if (entry === undefined) {
+      entry = { resources: 0, snapshots: 0, orphans: 0 };
+      this.kinds.set(record.kind, entry);
+    }
+    const key = record.type === "resource"
+      ? "resources"
+      : record.type === "snapshot"
+      ? "snapshots"
+      : "orphans";
+    this.counts[key]++;
+    entry[key]++;
+  }
+
+  #schema(r: Json, n: number): ImportRecord {
+    const schemaId = int(r, "schemaId", n);
+    const typeName = str(r, "typeName", n);
+    const digest = str(r, "digest", n);
+    const descriptorSet = bytes(r, "descriptorSet", n);
+    const createdAt = str(r, "createdAt", n);
+    const actual = createHash("sha256").update(descriptorSet).digest("hex");
+    if (actual !== digest) {
+      throw new LineError(
+        n,
+        `descriptorSet does not match its digest ${digest}`,
+      );
+    }
+    this.#typeNames.set(schemaId, typeName);
+    return {
+      type: "schema",
+      schemaId,
+      typeName,
+      digest,
+      descriptorSet,
+      createdAt,
+    };
+  }
+
+  #schemaOf(r: Json, n: number): number | null {
+    if (r.schemaId === undefined) {
+      if (r.typeName !== undefined) {
+        throw new LineError(n, "typeName without schemaId");
+      }
+      return null;
+    }
+    const schemaId = int(r, "schemaId", n);
+    const typeName = this.#typeNames.get(schemaId);
+    if (typeName === undefined) {
+      throw new LineError(
+        n,
+        `schemaId ${schemaId} has no schema line before it`,
+      );
+    }
+    if (r.typeName !== typeName) {
+      throw new LineError(
+        n,
+        `typeName ${
+          JSON.stringify(r.typeName)
+        } is not that of schema ${schemaId} (${typeName})`,
+      );
+    }
+    return schemaId;
+  }
+
+  #resource(r: Json, n: number): ImportRecord {
+    const kind = key(r, "kind", n);
+    const id = key(r, "id", n);
+    const updatedAt = str(r, "updatedAt", n);
+    const data = bytes(r, "data", n);
+    const schemaId = this.#schemaOf(r, n);
+    const record: ImportRecord = {
+      type: "resource",
+      kind,
+      id,
+      updatedAt,
+      data,
+      schemaId,
+    };
+    if (this.#keepRevisions && r.revision !== undefined) {
+      record.revision = positive(r, "revision", n);
+    }
+    if (this.#keepRevisions && r.createRevision !== undefined) {
+      record.createRevision = positive(r, "createRevision", n);
+    }
+    return record;
+  }
+
+  #snapshot(r: Json, n: number, type: "snapshot" | "orphan"): ImportRecord {
+    const record: ImportRecord = {
+      type,
+      kind: key(r, "kind", n),
+      resourceId: key(r, "resourceId", n),
+      auditId: positive(r, "auditId", n),
+      archivedAt: str(r, "archivedAt", n),
+      versionHash: optionalStr(r, "versionHash", n),
+      tag: optionalStr(r, "tag", n),
+      data: bytes(r, "data", n),
+      schemaId: this.#schemaOf(r, n),
+    };
+    if (
+      type === "snapshot" && this.#keepRevisions && r.revision !== undefined
+    ) {
+      record.revision = int(r, "revision", n);
+    }
+    return record;
+  }
+}
+
+/** The SQLite store's side of an import: every record written as it is read. */
+class SqliteTarget implements ImportTarget {
+  #db: DatabaseSync;
+  #schemas = new Map<number, number>();
+  #keepIds = false;
+  #keepRevisions = false;
+  #importRevision = 0;
+  #s!: Record<string, StatementSync>;
+  newSchemas = 0;
+  readonly revisions: boolean;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
-    this.#revisions = tableColumns(db, "resources").includes("revision");
+    this.revisions = tableColumns(db, "resources").includes("revision");
   }
 
-  /** Inside the transaction: decide what is kept, prepare the statements. */
-  start(): void {
+  /** Opens the transaction, decides what is kept, prepares the statements. */
+  begin(): ImportPlan {
     const db = this.#db;
+    try {
+      db.exec("BEGIN IMMEDIATE");
+    } catch (error) {
+      throw sqliteFailure(`import failed: ${messageOf(error)}`, error);
+    }
     const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
     this.#keepIds = count("SELECT count(*) AS n FROM resource_audit") === 0 &&
       count("SELECT count(*) AS n FROM resource_audit_orphans") === 0;
-    const rev = this.#revisions;
+    const rev = this.revisions;
     if (rev) {
       const current = count(
         `SELECT max(coalesce((SELECT max(revision) FROM resource_changes), 0),
@@ -225,227 +495,92 @@ class Writer {
         }
         : {}),
     };
+    return { keepIds: this.#keepIds, keepRevisions: this.#keepRevisions };
   }
 
-  line(text: string, n: number): void {
-    let record: Json;
-    try {
-      record = JSON.parse(text);
-    } catch (error) {
-      throw new LineError(n, `not JSON (${messageOf(error)})`);
-    }
-    if (
-      typeof record !== "object" || record === null || Array.isArray(record)
-    ) {
-      throw new LineError(n, "not a JSON object");
-    }
-    if (this.#header === null) {
-      if (
-        record.type !== "header" || record.format !== EXPORT_FORMAT
-      ) {
-        throw new LineError(
-          n,
-          `not a protostore export: the first line must be the header ({"type":"header","format":"${EXPORT_FORMAT}",…})`,
+  write(r: ImportRecord, n: number): void {
+    switch (r.type) {
+      case "schema": {
+        const inserted = this.#s.schemaInsert.run(
+          r.typeName,
+          r.digest,
+          r.descriptorSet,
+          r.createdAt,
         );
+        if (Number(inserted.changes) > 0) this.newSchemas++;
+        const row = this.#s.schemaId.get(r.typeName, r.digest) as {
+          id: number;
+        };
+        this.#schemas.set(r.schemaId, row.id);
+        return;
       }
-      if (record.version !== EXPORT_VERSION) {
-        throw new LineError(
-          n,
-          `export format version ${
-            JSON.stringify(record.version)
-          }; this protostore reads version ${EXPORT_VERSION}`,
-        );
-      }
-      this.#header = record;
-      return;
-    }
-    switch (record.type) {
-      case "schema":
-        return this.#schema(record, n);
       case "resource":
-        return this.#resource(record, n);
-      case "snapshot":
-      case "orphan":
-        return this.#snapshot(record, n, record.type);
+        return this.#resource(r, n);
       default:
-        throw new LineError(
-          n,
-          `unknown record type ${
-            JSON.stringify(record.type)
-          } (expected schema, resource, snapshot or orphan)`,
-        );
+        return this.#snapshot(r, n);
     }
   }
 
-  #schema(r: Json, n: number): void {
-    const schemaId = int(r, "schemaId", n);
-    const typeName = str(r, "typeName", n);
-    const digest = str(r, "digest", n);
-    const descriptorSet = bytes(r, "descriptorSet", n);
-    const createdAt = str(r, "createdAt", n);
-    const actual = createHash("sha256").update(descriptorSet).digest("hex");
-    if (actual !== digest) {
-      throw new LineError(
-        n,
-        `descriptorSet does not match its digest ${digest}`,
-      );
-    }
-    const inserted = this.#s.schemaInsert.run(
-      typeName,
-      digest,
-      descriptorSet,
-      createdAt,
-    );
-    if (Number(inserted.changes) > 0) this.#counts.newSchemas++;
-    const row = this.#s.schemaId.get(typeName, digest) as { id: number };
-    this.#schemas.set(schemaId, { id: row.id, typeName });
-  }
-
-  #schemaOf(r: Json, n: number): number | null {
-    if (r.schemaId === undefined) {
-      if (r.typeName !== undefined) {
-        throw new LineError(n, "typeName without schemaId");
-      }
-      return null;
-    }
-    const schemaId = int(r, "schemaId", n);
-    const schema = this.#schemas.get(schemaId);
-    if (schema === undefined) {
-      throw new LineError(
-        n,
-        `schemaId ${schemaId} has no schema line before it`,
-      );
-    }
-    if (r.typeName !== schema.typeName) {
-      throw new LineError(
-        n,
-        `typeName ${
-          JSON.stringify(r.typeName)
-        } is not that of schema ${schemaId} (${schema.typeName})`,
-      );
-    }
-    return schema.id;
-  }
-
-  #resource(r: Json, n: number): void {
-    const kind = key(r, "kind", n);
-    const id = key(r, "id", n);
-    const updatedAt = str(r, "updatedAt", n);
-    const data = bytes(r, "data", n);
-    const schemaId = this.#schemaOf(r, n);
-    if (this.#s.exists.get(kind, id)) {
-      throw new LineError(
-        n,
-        `resource ${JSON.stringify(kind)}/${
-          JSON.stringify(id)
-        } already exists in the database; ` +
-          "import into a database without these resources",
-      );
-    }
+  #resource(r: Extract<ImportRecord, { type: "resource" }>, n: number): void {
+    if (this.#s.exists.get(r.kind, r.id)) throw alreadyExists(r, n);
     const args: (string | number | Uint8Array | null)[] = [
-      kind,
-      id,
-      data,
-      updatedAt,
-      schemaId,
+      r.kind,
+      r.id,
+      r.data,
+      r.updatedAt,
+      this.#schemaOf(r.schemaId),
     ];
-    if (this.#revisions) {
-      const revision = this.#keepRevisions && r.revision !== undefined
-        ? positive(r, "revision", n)
-        : this.#importRevision;
-      const created = this.#keepRevisions && r.createRevision !== undefined
-        ? positive(r, "createRevision", n)
-        : revision;
-      args.push(revision, created);
+    if (this.revisions) {
+      const revision = r.revision ?? this.#importRevision;
+      args.push(revision, r.createRevision ?? revision);
       if (!this.#keepRevisions) {
-        this.#s.change.run(this.#importRevision, kind, id);
+        this.#s.change.run(this.#importRevision, r.kind, r.id);
       }
     }
     this.#s.resource.run(...args);
-    this.#counts.resources++;
-    this.#kind(kind).resources++;
   }
 
-  #snapshot(r: Json, n: number, type: "snapshot" | "orphan"): void {
-    const kind = key(r, "kind", n);
-    const resourceId = key(r, "resourceId", n);
-    const auditId = positive(r, "auditId", n);
-    const archivedAt = str(r, "archivedAt", n);
-    const hash = optionalStr(r, "versionHash", n);
-    const tag = optionalStr(r, "tag", n);
-    const data = bytes(r, "data", n);
-    const schemaId = this.#schemaOf(r, n);
-    const id = this.#keepIds ? auditId : null;
-    if (type === "orphan") {
-      this.#s.orphan.run(
-        id,
-        kind,
-        resourceId,
-        data,
-        archivedAt,
-        hash,
-        tag,
-        schemaId,
-      );
-      this.#counts.orphans++;
-      this.#kind(kind).orphans++;
+  #snapshot(
+    r: Extract<ImportRecord, { type: "snapshot" | "orphan" }>,
+    n: number,
+  ): void {
+    const args: (string | number | Uint8Array | null)[] = [
+      this.#keepIds ? r.auditId : null,
+      r.kind,
+      r.resourceId,
+      r.data,
+      r.archivedAt,
+      r.versionHash,
+      r.tag,
+      this.#schemaOf(r.schemaId),
+    ];
+    if (r.type === "orphan") {
+      this.#s.orphan.run(...args);
       return;
     }
-    const args: (string | number | Uint8Array | null)[] = [
-      id,
-      kind,
-      resourceId,
-      data,
-      archivedAt,
-      hash,
-      tag,
-      schemaId,
-    ];
-    if (this.#revisions) {
-      args.push(
-        this.#keepRevisions && r.revision !== undefined
-          ? int(r, "revision", n)
-          : this.#importRevision,
-      );
-    }
+    if (this.revisions) args.push(r.revision ?? this.#importRevision);
     if (Number(this.#s.snapshot.run(...args).changes) === 0) {
-      throw new LineError(
-        n,
-        `snapshot of ${JSON.stringify(kind)}/${
-          JSON.stringify(resourceId)
-        } comes before its ` +
-          "resource's line (or the resource is not in the export); an orphan's type is \"orphan\"",
-      );
+      throw snapshotFirst(r, n);
     }
-    this.#counts.snapshots++;
-    this.#kind(kind).snapshots++;
   }
 
-  #kind(kind: string) {
-    let entry = this.#kinds.get(kind);
-    if (entry === undefined) {
-      entry = { resources: 0, snapshots: 0, orphans: 0 };
-      this.#kinds.set(kind, entry);
-    }
-    return entry;
+  #schemaOf(schemaId: number | null): number | null {
+    return schemaId === null ? null : this.#schemas.get(schemaId)!;
   }
 
-  /** After the last line, still in the transaction. */
-  finish(): void {
+  /** After the last line, still in the transaction; then commits. */
+  finish(header: Json): void {
     const db = this.#db;
-    if (this.#header === null) {
-      throw new LineError(1, "no header line: not a protostore export");
-    }
     // New snapshots never reuse an id, not even an orphan's (as migration 0003 keeps it).
     db.exec(
       `UPDATE sqlite_sequence SET seq = max(seq,
          coalesce((SELECT max(id) FROM resource_audit_orphans), 0))
        WHERE name = 'resource_audit'`,
     );
-    if (this.#revisions && this.#keepRevisions) {
+    if (this.revisions && this.#keepRevisions) {
       // The export's changes are not in this log: a watcher from before must list.
-      const revision = typeof this.#header.revision === "number"
-        ? this.#header.revision
+      const revision = typeof header.revision === "number"
+        ? header.revision
         : (db.prepare(
           "SELECT max(coalesce((SELECT max(revision) FROM resources), 0), coalesce((SELECT max(revision) FROM resource_audit), 0)) AS n",
         ).get() as { n: number }).n;
@@ -453,19 +588,40 @@ class Writer {
         "UPDATE change_log SET compacted_through = max(compacted_through, ?) WHERE id = 1",
       ).run(revision);
     }
+    db.exec("COMMIT");
   }
 
-  summary(lines: number): NdjsonImportSummary {
-    return {
-      lines,
-      ...this.#counts,
-      kinds: Object.fromEntries(
-        [...this.#kinds].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
-      ),
-      keptIds: this.#keepIds,
-      keptRevisions: this.#revisions && this.#keepRevisions,
-    };
+  rollback(): void {
+    if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
   }
+}
+
+/** The refusal of a resource that is already in the store. */
+export function alreadyExists(
+  r: { kind: string; id: string },
+  n: number,
+): LineError {
+  return new LineError(
+    n,
+    `resource ${JSON.stringify(r.kind)}/${
+      JSON.stringify(r.id)
+    } already exists in the database; ` +
+      "import into a database without these resources",
+  );
+}
+
+/** The refusal of a snapshot whose resource is neither in the store nor before it. */
+export function snapshotFirst(
+  r: { kind: string; resourceId: string },
+  n: number,
+): LineError {
+  return new LineError(
+    n,
+    `snapshot of ${JSON.stringify(r.kind)}/${
+      JSON.stringify(r.resourceId)
+    } comes before its ` +
+      "resource's line (or the resource is not in the export); an orphan's type is \"orphan\"",
+  );
 }
 
 function str(r: Json, name: string, n: number): string {

@@ -1,25 +1,36 @@
 /**
- * `cli.ts export`: the database as NDJSON on stdout, one line per message type, resource
- * and snapshot; `import` reads it back.
+ * `cli.ts export`: the store (SQLite or PostgreSQL) as NDJSON on stdout, one line per
+ * message type, resource and snapshot; `import` reads it back.
  *
  * @module
  */
-import { exportNdjson } from "../admin/ndjson_export.ts";
-import { COMMON_OPTIONS, parse, positionals, sqliteFile } from "./args.ts";
+import { exportStore } from "../admin/any_store.ts";
+import {
+  COMMON_OPTIONS,
+  DB_HELP,
+  dbPath,
+  parse,
+  positionals,
+  SCHEMA_HELP,
+  schemaOption,
+} from "./args.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./output.ts";
 
 const HELP =
-  `Usage: deno run -A cli.ts export [--db PATH] [--kind K] [--history] [--decoded] > FILE.ndjson
+  `Usage: deno run -A cli.ts export [--db PATH|URL] [--kind K] [--history] [--decoded] > FILE.ndjson
 
-Writes the database as NDJSON to stdout, read at one moment: a header line, one line per
+Writes the store as NDJSON to stdout, read at one moment: a header line, one line per
 recorded message type (its descriptors), then one per resource (kind, id, updated time,
 type name, message bytes in base64, revisions), each followed with --history by its
 snapshots oldest first (time, version hash, tag, bytes); orphaned snapshots last.
-import FILE.ndjson reads it back.
+import FILE.ndjson reads it back. The same store gives the same lines from a SQLite
+file and from PostgreSQL (read there in one REPEATABLE READ READ ONLY transaction);
+rows are streamed, so memory stays bounded whatever the size.
 
 Options:
-  --db PATH    database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --db PATH    ${DB_HELP}
+  --schema S   ${SCHEMA_HELP}
   --kind K     only resources of kind K (and their snapshots)
   --history    include audit snapshots and orphaned snapshots
   --decoded    add "message": the message as protobuf JSON, decoded with the
@@ -29,11 +40,12 @@ Options:
 /** The `export` command. */
 export const exportCommand: Command = {
   summary:
-    "write the database as NDJSON to stdout (--kind K, --history, --decoded)",
+    "write the store as NDJSON to stdout (--kind K, --history, --decoded)",
   help: HELP,
-  run(args, output) {
+  async run(args, output) {
     const { values, positionals: rest } = parse(args, {
       db: COMMON_OPTIONS.db,
+      schema: COMMON_OPTIONS.schema,
       kind: { type: "string" },
       history: { type: "boolean" },
       decoded: { type: "boolean" },
@@ -42,10 +54,11 @@ export const exportCommand: Command = {
     if (values.kind === "") {
       throw new UsageError("--kind needs a value", "export");
     }
-    const path = sqliteFile(values, output, "export");
+    const location = dbPath(values.db, output);
     let batch = "";
-    for (
-      const line of exportNdjson(path, {
+    for await (
+      const line of exportStore(location, {
+        ...schemaOption(values.schema, location, "export"),
         kind: values.kind,
         history: values.history ?? false,
         decoded: values.decoded ?? false,
