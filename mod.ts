@@ -132,12 +132,15 @@ export {
   type TableTally,
 } from "./src/copy/mod.ts";
 export {
+  backupStore,
   exportStore,
+  importStore,
   inspectStore,
   inspectStoreResource,
   type LocationOptions,
   migrateStore,
   openStoreHistory,
   storeAuditSnapshot,
+  type StoreBackupOptions,
   storeMigrationStatus,
 } from "./src/admin/mod.ts";

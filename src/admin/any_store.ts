@@ -31,6 +31,17 @@ import {
 import type { DecodeOptions } from "./row_decoder.ts";
 import { exportNdjson, type ExportOptions } from "./ndjson_export.ts";
 import { exportPostgresNdjson } from "./ndjson_export_postgres.ts";
+import { importNdjson, type NdjsonImportSummary } from "./ndjson_import.ts";
+import { importPostgresNdjson } from "./ndjson_import_postgres.ts";
+import { openStore } from "../store/store.ts";
+import { StoreError } from "../errors.ts";
+import {
+  backupDatabase,
+  type BackupOptions,
+  type BackupResult,
+} from "./backup.ts";
+import { backupPostgres } from "./backup_postgres.ts";
+import type { CopyProgress } from "../copy/copy.ts";
 import {
   pgInspectDatabase,
   pgLabel,
@@ -301,4 +312,93 @@ export async function* exportStore(
     return;
   }
   yield* exportNdjson(sqlitePath(location), options);
+}
+
+/**
+ * {@linkcode importNdjson} into the store at any location (created and migrated if
+ * needed), with the same rules on SQLite and PostgreSQL: one transaction, all or
+ * nothing; the first line that cannot be imported named by its number
+ * ({@linkcode StoreError} starting with `line N:`); a resource already in the store
+ * refused; into an empty store snapshot ids and revisions kept, else every imported
+ * resource takes one new revision, in the change feed (watchers see it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exportStore, importStore, openStore } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * const dir = await Deno.makeTempDir();
+ * using source = openStore(`${dir}/a.sqlite`);
+ * source.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+ * const lines = [];
+ * for await (const line of exportStore(`${dir}/a.sqlite`)) lines.push(line + "\n");
+ * const summary = await importStore(`${dir}/b.sqlite`, ReadableStream.from(lines).pipeThrough(new TextEncoderStream()));
+ * assert.equal(summary.resources, 1);
+ * assert.equal(summary.keptRevisions, true);
+ * ```
+ */
+export async function importStore(
+  location: string,
+  source: string | ReadableStream<Uint8Array>,
+  options: LocationOptions = {},
+): Promise<NdjsonImportSummary> {
+  if (isPostgresUrl(location)) {
+    return await importPostgresNdjson(
+      { url: location, schema: options.schema },
+      source,
+    );
+  }
+  using store = openStore(sqlitePath(location));
+  return await importNdjson(store, source);
+}
+
+/** Options of {@linkcode backupStore}. */
+export interface StoreBackupOptions extends LocationOptions, BackupOptions {
+  /** PostgreSQL: called after every batch of rows copied. */
+  onCopyProgress?: (progress: CopyProgress) => void;
+}
+
+/**
+ * A backup of the store at any location into a new SQLite file `to`: of a SQLite file,
+ * {@linkcode backupDatabase}; of PostgreSQL, a portable copy of the store (every table,
+ * ids, revisions, the change log) read in one consistent snapshot and verified by row
+ * counts and checksums. Either way `to` is owner-only (0600), passes `integrity_check`
+ * and is synced before it is put in place, and an existing `to` is refused unless
+ * `force`. `vacuum` is for SQLite (a copy from PostgreSQL is always compact).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { backupStore, openStore, StoreError } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * const dir = await Deno.makeTempDir();
+ * using store = openStore(`${dir}/db.sqlite`);
+ * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 1 }));
+ * const result = await backupStore(`${dir}/db.sqlite`, `${dir}/copy.sqlite`);
+ * assert.equal(result.integrity, "ok");
+ * assert.equal(Deno.statSync(`${dir}/copy.sqlite`).mode! & 0o777, 0o600);
+ * await assert.rejects(backupStore(`${dir}/db.sqlite`, `${dir}/copy.sqlite`), StoreError);
+ * ```
+ */
+export async function backupStore(
+  location: string,
+  to: string,
+  options: StoreBackupOptions = {},
+): Promise<BackupResult> {
+  if (!isPostgresUrl(location)) {
+    return await backupDatabase(sqlitePath(location), to, options);
+  }
+  if (options.vacuum) {
+    throw new StoreError(
+      "vacuum is for a SQLite database; a backup of PostgreSQL is always written compact",
+    );
+  }
+  return await backupPostgres({ url: location, schema: options.schema }, to, {
+    force: options.force,
+    onProgress: options.onCopyProgress,
+  });
 }

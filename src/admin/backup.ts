@@ -45,6 +45,8 @@ export interface BackupResult {
   integrity: "ok";
   /** How long it took, in milliseconds. */
   elapsedMs: number;
+  /** A backup of PostgreSQL: the rows copied and verified, of all tables. */
+  rows?: number;
 }
 
 /**
@@ -91,28 +93,12 @@ export async function backupDatabase(
       `pagesPerStep must be a whole number >= 1, got ${pagesPerStep}`,
     );
   }
-  if (!force && existsPath(to)) {
-    throw new StoreError(
-      `${to} already exists: choose another file, or pass force (--force) to replace it`,
-    );
-  }
+  refuseExisting(to, force);
   const db = openConnection(path, { readOnly: true });
-  const temp = join(
-    dirname(to),
-    `.${basename(to)}.partial-${crypto.randomUUID().slice(0, 8)}`,
-  );
+  const temp = partialPath(to);
   let placed = false;
   try {
-    // Owner-only from the start: SQLite keeps the mode of an existing empty file.
-    try {
-      Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 })
-        .close();
-    } catch (error) {
-      throw new StoreError(
-        `cannot create ${temp} beside ${to}: ${messageOf(error)}`,
-        { cause: error },
-      );
-    }
+    createOwnerOnly(temp, to);
     if (vacuum) {
       try {
         db.prepare("VACUUM INTO ?").run(temp);
@@ -155,8 +141,38 @@ export async function backupDatabase(
   }
 }
 
+/** Refuses an existing `to` unless `force`: a backup never overwrites unasked. */
+export function refuseExisting(to: string, force: boolean): void {
+  if (!force && existsPath(to)) {
+    throw new StoreError(
+      `${to} already exists: choose another file, or pass force (--force) to replace it`,
+    );
+  }
+}
+
+/** A temporary name beside `to`, for the copy until it is checked. */
+export function partialPath(to: string): string {
+  return join(
+    dirname(to),
+    `.${basename(to)}.partial-${crypto.randomUUID().slice(0, 8)}`,
+  );
+}
+
+/** Creates `temp` empty and owner-only: SQLite keeps the mode of an existing empty file. */
+export function createOwnerOnly(temp: string, to: string): void {
+  try {
+    Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 })
+      .close();
+  } catch (error) {
+    throw new StoreError(
+      `cannot create ${temp} beside ${to}: ${messageOf(error)}`,
+      { cause: error },
+    );
+  }
+}
+
 /** Opens the copy on its own, runs integrity_check, and syncs it to disk. */
-function checkCopy(temp: string, to: string): void {
+export function checkCopy(temp: string, to: string): void {
   let copy;
   try {
     copy = openConnection(temp);
@@ -195,7 +211,8 @@ function checkCopy(temp: string, to: string): void {
   }
 }
 
-function placeCopy(temp: string, to: string, force: boolean): void {
+/** Puts the checked copy at `to`: renamed over it with `force`, else linked (never overwrites). */
+export function placeCopy(temp: string, to: string, force: boolean): void {
   try {
     if (force) {
       // A stale WAL beside the new file would be replayed into it on the next open.
@@ -230,7 +247,8 @@ function existsPath(path: string): boolean {
   }
 }
 
-function removeDatabaseFiles(path: string, sidecarsOnly = false): void {
+/** Removes a database file and its `-wal`/`-shm` (or only those). */
+export function removeDatabaseFiles(path: string, sidecarsOnly = false): void {
   for (
     const file of sidecarsOnly ? [`${path}-wal`, `${path}-shm`] : [
       path,

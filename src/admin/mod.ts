@@ -6,8 +6,10 @@
  * on an open Store or a file: prune with per-kind counts and VACUUM (`prune.ts`), online
  * backup (`backup.ts`), NDJSON export and import (`ndjson_export.ts`,
  * `ndjson_import.ts`), restore with its diff (`restore.ts`). Reads distrust the file (`read_only.ts`).
- * The read-only functions for a store at any location, SQLite or PostgreSQL, are in
- * `any_store.ts` (the PostgreSQL reads in `postgres.ts`).
+ * The functions for a store at any location, SQLite or PostgreSQL, are in
+ * `any_store.ts` (on PostgreSQL: the reads in `postgres.ts`, NDJSON export and
+ * import in `ndjson_export_postgres.ts` and `ndjson_import_postgres.ts`, backup into
+ * a SQLite file in `backup_postgres.ts`).
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/store/`,
  * `src/decode/`, `src/postgres/`, `src/copy/` (scratch copies of PostgreSQL rows).
@@ -63,12 +65,15 @@ export {
   restoreSnapshot,
 } from "./restore.ts";
 export {
+  backupStore,
   exportStore,
+  importStore,
   inspectStore,
   inspectStoreResource,
   type LocationOptions,
   migrateStore,
   openStoreHistory,
   storeAuditSnapshot,
+  type StoreBackupOptions,
   storeMigrationStatus,
 } from "./any_store.ts";

@@ -139,6 +139,11 @@ export interface ImportTarget {
   write(record: ImportRecord, line: number): void | Promise<void>;
   finish(header: Json): void | Promise<void>;
   rollback(): void | Promise<void>;
+  /**
+   * Writes what is still pending (a batching target), so that a refusal of an earlier
+   * line is found before a later line's is reported.
+   */
+  flush?(): Promise<void>;
   /** Message types that were new to the store. */
   readonly newSchemas: number;
   /** Revisions are a feature of the store (Go-era files have none). */
@@ -204,7 +209,17 @@ export async function runImport(
       keptIds: plan.keepIds,
       keptRevisions: target.revisions && plan.keepRevisions,
     };
-  } catch (error) {
+  } catch (caught) {
+    let error = caught;
+    if (error instanceof LineError && target.flush) {
+      try {
+        await target.flush();
+      } catch (earlier) {
+        if (earlier instanceof LineError && earlier.line < error.line) {
+          error = earlier;
+        }
+      }
+    }
     await target.rollback();
     await stream.cancel().catch(() => {});
     if (error instanceof LineError) {

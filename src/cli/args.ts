@@ -213,14 +213,19 @@ export function schemaOption(
   return { schema };
 }
 
+/** A store as messages show it: its location, and a PostgreSQL schema other than public. */
+export function shownStore(location: string, schema?: string): string {
+  return shownLocation(location) +
+    (schema === undefined || schema === "public" ? "" : ` (schema ${schema})`);
+}
+
 /** A location as messages show it: no password, no raw control characters. */
 export function shownLocation(location: string): string {
   return escapeControl(redactUrl(location));
 }
 
 /**
- * The database file of a command that works on SQLite files only (backup, prune,
- * export, import, downgrade): `dbPath`, refusing a `postgres://` location and
+ * The database file of a command that works on SQLite files only: `dbPath`, refusing a `postgres://` location and
  * `--schema` with a usage error that says what to do instead.
  */
 export function sqliteFile(

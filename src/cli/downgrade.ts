@@ -6,15 +6,10 @@
  */
 import { downgrade } from "../migrate/downgrade.ts";
 import { escapeControl } from "../decode/text.ts";
-import {
-  COMMON_OPTIONS,
-  DB_HELP,
-  parse,
-  positionals,
-  sqliteFile,
-} from "./args.ts";
+import { isPostgresUrl } from "../postgres/connection.ts";
+import { COMMON_OPTIONS, DB_HELP, dbPath, parse, positionals } from "./args.ts";
 import type { Command } from "./command.ts";
-import { toJsonText } from "./output.ts";
+import { toJsonText, UsageError } from "./output.ts";
 
 const HELP = `Usage: deno run -A cli.ts downgrade [--db PATH] [--json]
 
@@ -23,6 +18,10 @@ the old Go daemon can open and write it again. Every resource and every audit sn
 kept with its id (snapshots of deleted resources go back into resource_audit); times go
 back to the Go store's whole-second text; recorded message types are dropped. Stop every
 protostore process first. Run migrate to upgrade the file again.
+
+It works on a SQLite file only (the Go daemon's store is one): to hand a PostgreSQL
+store back to the Go daemon, copy it to a file first (copy --from URL --to FILE), then
+downgrade that file.
 
 Options:
   --db PATH    ${DB_HELP}
@@ -40,7 +39,15 @@ export const downgradeCommand: Command = {
       "downgrade",
     );
     positionals(rest, [], "downgrade");
-    const path = sqliteFile(values, output, "downgrade");
+    const path = dbPath(values.db, output);
+    if (isPostgresUrl(path) || values.schema !== undefined) {
+      throw new UsageError(
+        "downgrade rebuilds a SQLite file into the Go daemon's SQLite schema, not a " +
+          "PostgreSQL store: copy it to a file first (cli.ts copy --from URL --to FILE), " +
+          "then downgrade that file",
+        "downgrade",
+      );
+    }
     const result = downgrade(path);
     if (values.json) {
       output.out(toJsonText(result));

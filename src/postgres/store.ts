@@ -86,6 +86,14 @@ export interface PostgresOptions {
   changeRetention?: number;
 }
 
+/**
+ * The `NOTIFY` channel of the store in `schema`: every commit that takes a revision
+ * notifies it, and watchers `LISTEN` on it.
+ */
+export function changeChannel(schema: string): string {
+  return `protostore_${schema}`;
+}
+
 /** Statements are prepared once per connection (unprepared ones cost 3x a point read). */
 const PREPARED = { prepare: true } as const;
 
@@ -301,7 +309,7 @@ export async function connectPostgres(
       pool,
       target,
       schema,
-      channel: `protostore_${schema}`,
+      channel: changeChannel(schema),
       readOnly,
       retention,
       closed: false,

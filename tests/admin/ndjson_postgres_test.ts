@@ -7,12 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
+import postgres from "postgres";
 import {
+  CompactedError,
   connectStore,
   copyStore,
   type ExportOptions,
   exportStore,
+  importStore,
   openStore,
+  StoreError,
 } from "../../mod.ts";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
 import { makeDatabase, ORIGINS } from "../helpers/lifecycle.ts";
@@ -102,5 +106,218 @@ Deno.test("export from PostgreSQL pages through many resources with their histor
       pg.filter((l) => l.includes('"type":"resource"')).length,
       1234,
     );
-    assert.deepEqual(timeless(pg), timeless(await exportLines(path, options)));
+    const sqlite = await exportLines(path, options);
+    assert.deepEqual(timeless(pg), timeless(sqlite));
+    // And imported in batches into another schema, it exports the same again.
+    const other = freshSchema();
+    const summary = await importStore(server.url, streamOf(sqlite), {
+      schema: other,
+    });
+    assert.equal(summary.snapshots, 1233);
+    assert.deepEqual(
+      timeless(await exportLines(server.url, { ...options, schema: other })),
+      timeless(sqlite),
+    );
+  }));
+
+const encoder = new TextEncoder();
+const streamOf = (lines: string[]) =>
+  ReadableStream.from([encoder.encode(lines.join("\n") + "\n")]);
+
+/** Every row of a PostgreSQL store's tables and its revision state, to compare. */
+async function pgRows(url: string, schema: string): Promise<unknown> {
+  const sql = postgres(url, { onnotice: () => {}, max: 1 });
+  try {
+    const out: Record<string, unknown> = {};
+    for (
+      const [table, order] of [
+        ["resources", "kind, id"],
+        ["resource_audit", "id"],
+        ["resource_audit_orphans", "id"],
+        ["resource_changes", "revision, kind, id"],
+        ["message_schemas", "id"],
+        ["revision_state", "id"],
+      ]
+    ) {
+      out[table] = await sql.unsafe(
+        `SELECT * FROM "${schema}".${table} ORDER BY ${order}`,
+      );
+    }
+    return out;
+  } finally {
+    await sql.end();
+  }
+}
+
+for (const origin of ORIGINS) {
+  Deno.test(`SQLite -> NDJSON -> PostgreSQL -> NDJSON gives the same lines, ids and revisions (${origin} file)`, () =>
+    withTempDir(async (dir) => {
+      const server = await sharedPostgres();
+      const schema = freshSchema();
+      const path = `${dir}/source.sqlite`;
+      await makeDatabase(origin, path);
+      const options = { history: true };
+      const lines = await exportLines(path, options);
+      const file = `${dir}/export.ndjson`;
+      Deno.writeTextFileSync(file, lines.join("\n") + "\n");
+      const summary = await importStore(server.url, file, { schema });
+      assert.equal(summary.keptIds, true);
+      assert.equal(summary.keptRevisions, true);
+      assert.equal(
+        summary.resources,
+        lines.filter((l) => l.includes('"type":"resource"')).length,
+      );
+      const again = await exportLines(server.url, { ...options, schema });
+      assert.deepEqual(timeless(again), timeless(lines));
+      // The counter goes on from the export's revision; a watcher from before lists.
+      await using store = await connectStore(server.url, {
+        schema,
+        poolSize: 1,
+      });
+      const revision = JSON.parse(lines[0]).revision as number;
+      assert.equal(await store.currentRevision(), revision);
+      const saved = await store.saveResource(
+        SkillSchema,
+        "skill",
+        "after-import",
+        create(SkillSchema, {}),
+      );
+      assert.equal(saved.revision, revision + 1);
+      if (revision > 0) {
+        await assert.rejects(store.changesSince(0), CompactedError);
+      }
+      // New snapshots take ids above every imported one (orphans included).
+      const ids = lines.filter((l) => /"type":"(snapshot|orphan)"/.test(l))
+        .map((l) => JSON.parse(l).auditId as number);
+      const audit = await store.saveAudit(
+        SkillSchema,
+        "skill",
+        "after-import",
+        create(SkillSchema, {}),
+      );
+      assert(audit.id > Math.max(0, ...ids), `${audit.id}`);
+    }));
+}
+
+Deno.test("import into PostgreSQL is all or nothing: a bad line is named by number and nothing is written", () =>
+  withTempDir(async (dir) => {
+    const server = await sharedPostgres();
+    const schema = freshSchema();
+    const path = `${dir}/source.sqlite`;
+    await makeDatabase("store", path);
+    const lines = await exportLines(path, { history: true });
+    // A store that already holds something, so the refusals leave it as it was.
+    {
+      await using store = await connectStore(server.url, {
+        schema,
+        poolSize: 1,
+      });
+      await store.saveResource(SkillSchema, "other", "x", create(SkillSchema));
+    }
+    const before = await pgRows(server.url, schema);
+    const resource = lines.findIndex((l) => l.includes('"type":"resource"'));
+    const broken: [string, string[], RegExp][] = [
+      ["not JSON", lines.toSpliced(7, 1, "{oops"), /^line 8: not JSON/],
+      [
+        "bad base64",
+        lines.toSpliced(
+          9,
+          1,
+          lines[9].replace(/"data":"[^"]*"/, '"data":"%%%"'),
+        ),
+        /^line 10: data is not base64/,
+      ],
+      ["no header", lines.slice(1), /^line 1: not a protostore export/],
+      [
+        // Found when its batch is written, after later lines were read.
+        "duplicate resource",
+        [...lines.toSpliced(resource + 2, 0, lines[resource])],
+        new RegExp(`^line ${resource + 3}: resource .* already exists`),
+      ],
+      [
+        "duplicate, then a broken line in the same batch",
+        [...lines.toSpliced(resource + 2, 0, lines[resource]), "{oops"],
+        new RegExp(`^line ${resource + 3}: resource .* already exists`),
+      ],
+      [
+        "snapshot first",
+        [
+          lines[0],
+          lines[1],
+          lines.find((l) => l.includes('"type":"snapshot"'))!,
+        ],
+        /^line 3: snapshot of .* before its resource/,
+      ],
+      [
+        "NUL in an id",
+        lines.toSpliced(
+          resource,
+          1,
+          lines[resource].replace(/"id":"([^"]*)"/, '"id":"$1\\u0000"'),
+        ),
+        new RegExp(`^line ${resource + 1}: .*contains NUL`),
+      ],
+    ];
+    for (const [what, edited, pattern] of broken) {
+      await assert.rejects(
+        importStore(server.url, streamOf(edited), { schema }),
+        (error) => error instanceof StoreError && pattern.test(error.message),
+        what,
+      );
+      assert.deepEqual(
+        await pgRows(server.url, schema),
+        before,
+        `${what}: nothing written`,
+      );
+    }
+    // A resource already in the store is refused, and nothing is written.
+    const summary = await importStore(server.url, streamOf(lines), { schema });
+    assert.equal(summary.keptRevisions, false);
+    const full = await pgRows(server.url, schema);
+    await assert.rejects(
+      importStore(server.url, streamOf(lines), { schema }),
+      /line \d+: resource .* already exists/,
+    );
+    assert.deepEqual(await pgRows(server.url, schema), full);
+  }));
+
+Deno.test("import into a PostgreSQL store with revisions: one new revision for every resource, in the change feed, and a watcher sees it", () =>
+  withTempDir(async (dir) => {
+    const server = await sharedPostgres();
+    const schema = freshSchema();
+    const path = `${dir}/source.sqlite`;
+    await makeDatabase("store", path);
+    await using store = await connectStore(server.url, { schema, poolSize: 2 });
+    await store.saveResource(SkillSchema, "other", "x", create(SkillSchema));
+    const before = await store.currentRevision();
+    const abort = new AbortController();
+    const seen: number[] = [];
+    const watching = (async () => {
+      for await (const change of store.watch({ signal: abort.signal })) {
+        seen.push(change.revision);
+        if (seen.length === 15) abort.abort();
+      }
+    })();
+    const summary = await importStore(
+      server.url,
+      streamOf(await exportLines(path, { history: true })),
+      { schema },
+    );
+    assert.equal(summary.keptRevisions, false);
+    assert.equal(summary.resources, 15);
+    await watching;
+    assert.deepEqual(seen, Array(15).fill(before + 1));
+    assert.equal(await store.currentRevision(), before + 1);
+    const changes = await store.changesSince(before);
+    assert.equal(changes.length, 15);
+    assert(changes.every((c) => c.type === "put"));
+    const entry = await store.getResourceEntry(SkillSchema, "skill", "skill-1");
+    assert.equal(entry.revision, before + 1);
+    // Snapshots kept their order: the newest one is the last exported one.
+    const history = await store.listAuditHistory(
+      SkillSchema,
+      "skill",
+      "skill-1",
+    );
+    assert.equal(history.length, 4);
   }));

@@ -11,6 +11,7 @@ import { connectStore, openStore } from "../../mod.ts";
 import { SkillSchema } from "../fixtures/gen/example/v1/example_pb.ts";
 import { cliCommand, cliJson, runCli } from "../helpers/cli.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
+import { makeDatabase } from "../helpers/lifecycle.ts";
 import { main } from "../../src/cli/main.ts";
 import {
   freshSchema,
@@ -299,6 +300,10 @@ Deno.test("no command prints the password of a connection string: success, wrong
       using s = openStore(`${dir}/a.sqlite`);
       s.saveResource(SkillSchema, "skill", "x", create(SkillSchema));
     }
+    Deno.writeTextFileSync(
+      `${dir}/a.ndjson`,
+      (await runCli(["export", "--db", `${dir}/a.sqlite`])).stdout,
+    );
     const runs: string[][] = [];
     for (const target of [url, wrong, closed, ...invalid]) {
       const db = ["--db", target, "--schema", schema];
@@ -335,6 +340,9 @@ Deno.test("no command prints the password of a connection string: success, wrong
         ["prune", "--keep-last", "1", ...db],
         ["downgrade", ...db],
         ["export", ...db],
+        ["export", "--history", "--decoded", ...db],
+        ["import", `${dir}/a.ndjson`, ...db],
+        ["backup", "--to", `${dir}/backup${runs.length}.sqlite`, ...db],
       );
     }
     let failures = 0;
@@ -399,9 +407,6 @@ Deno.test("commands that work on SQLite files only refuse a postgres:// --db wit
   for (
     const command of [
       "prune",
-      "backup",
-      "export",
-      "import",
       "downgrade",
       "restore",
     ]
@@ -410,9 +415,103 @@ Deno.test("commands that work on SQLite files only refuse a postgres:// --db wit
     assert.equal(result.code, 2, `${command}: ${result.stderr}`);
     assert.match(
       result.stderr,
-      /works on a SQLite database file, not on PostgreSQL|takes|needs|requires/,
+      /works on a SQLite database file, not on PostgreSQL|rebuilds a SQLite file|takes|needs|requires/,
     );
   }
   const prune = await runCli(["prune", "--keep-last", "1", "--db", server.url]);
   assert.match(prune.stderr, /prune works on a SQLite database file/);
+  // downgrade says what it does and what to do instead, in one line.
+  const downgrade = await runCli(["downgrade"], {
+    env: { PROTOSTORE_DB: server.url },
+  });
+  assert.equal(downgrade.code, 2);
+  assert.match(
+    downgrade.stderr,
+    /^protostore: downgrade rebuilds a SQLite file into the Go daemon's SQLite schema, not a PostgreSQL store: copy it to a file first \(cli\.ts copy --from URL --to FILE\), then downgrade that file/,
+  );
+  assert.equal(downgrade.stderr.trim().split("\n").length, 1);
 });
+
+Deno.test("export, import and backup take --db postgres://: SQLite -> NDJSON -> PostgreSQL -> NDJSON and a SQLite backup", () =>
+  withTempDir(async (dir) => {
+    const server = await sharedPostgres();
+    const schema = freshSchema();
+    await makeDatabase("store", `${dir}/a.sqlite`);
+    const exported = await runCli([
+      "export",
+      "--history",
+      "--db",
+      `${dir}/a.sqlite`,
+    ]);
+    assert.equal(exported.code, 0, exported.stderr);
+    Deno.writeTextFileSync(`${dir}/a.ndjson`, exported.stdout);
+    const db = ["--db", server.url, "--schema", schema];
+    const imported = await runCli(["import", `${dir}/a.ndjson`, ...db]);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(
+      imported.stdout,
+      /^Imported .*a\.ndjson into postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres \(schema t\w+\): 15 resource\(s\), 60 snapshot\(s\)/,
+    );
+    // Exported again from PostgreSQL ($PROTOSTORE_DB this time): the same lines.
+    const again = await runCli(["export", "--history", "--schema", schema], {
+      env: { PROTOSTORE_DB: server.url },
+    });
+    assert.equal(again.code, 0, again.stderr);
+    const timeless = (text: string) =>
+      text.replace(/"exportedAt":"[^"]*",/, "");
+    assert.equal(timeless(again.stdout), timeless(exported.stdout));
+    const decoded = await runCli([
+      "export",
+      "--kind",
+      "skill",
+      "--decoded",
+      ...db,
+    ]);
+    assert.equal(decoded.code, 0, decoded.stderr);
+    assert.equal(decoded.stdout.trim().split("\n").length, 1 + 1 + 5);
+    // Importing it again: every resource exists, exit 1, one line naming the line.
+    const twice = await runCli(["import", `${dir}/a.ndjson`, ...db, "--json"]);
+    assert.equal(twice.code, 1);
+    assert.match(
+      twice.stderr,
+      /^protostore: line \d+: resource .* already exists/,
+    );
+    assert.equal(twice.stderr.trim().split("\n").length, 1);
+
+    // backup of PostgreSQL into a new owner-only SQLite file, verified.
+    const to = `${dir}/backup.sqlite`;
+    const backup = await runCli(["backup", "--to", to, ...db]);
+    assert.equal(backup.code, 0, backup.stderr);
+    assert.match(
+      backup.stdout,
+      /^Backed up postgres:\/\/.* \(schema t\w+\) to .*backup\.sqlite: .*, \d+ rows verified against the source, integrity ok/,
+    );
+    assert.equal(Deno.statSync(to).mode! & 0o777, 0o600);
+    const fromBackup = await runCli(["export", "--history", "--db", to]);
+    assert.equal(timeless(fromBackup.stdout), timeless(exported.stdout));
+    const refused = await runCli(["backup", "--to", to, ...db]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /already exists: choose another file, or pass force/,
+    );
+    const forced = cliJson<{ rows: number; integrity: string }>(
+      await runCli(["backup", "--to", to, "--force", "--json", ...db]),
+    );
+    assert.equal(forced.integrity, "ok");
+    assert(forced.rows > 60);
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+        n.includes("partial") || n.includes(".copy-")
+      ),
+      [],
+    );
+    for (
+      const args of [
+        ["backup", "--to", `${dir}/c.sqlite`, "--vacuum", ...db],
+        ["backup", "--to", server.url, ...db],
+      ]
+    ) {
+      assert.equal((await runCli(args)).code, 2, args.join(" "));
+    }
+  }));
