@@ -57,7 +57,7 @@ import {
 import type { WatchOptions } from "../store/watch.ts";
 import { descriptorSetOf } from "../store/schemas.ts";
 import type { AsyncStore } from "../store/async_store.ts";
-import { hasNul, refuseNul } from "../store/nul.ts";
+import { hasNul, refuseNul } from "../store/nul_refusal.ts";
 import {
   isConnectionLost,
   isRetryable,

@@ -22,7 +22,7 @@ import type { ChangesOptions, ResourceChange } from "./changes.ts";
 import type { PageOptions } from "./paging.ts";
 import type { WatchOptions } from "./watch.ts";
 import type { AsyncStore } from "./async_store.ts";
-import { hasNul, refuseNul } from "./nul.ts";
+import { hasNul, refuseNul } from "./nul_refusal.ts";
 
 /** Runs `fn` now and returns its result or error as a promise. */
 function settle<T>(fn: () => T): Promise<T> {

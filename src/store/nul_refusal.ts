@@ -13,7 +13,7 @@ import { StoreError } from "../errors.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { refuseNul } from "./nul.ts";
+ * import { refuseNul } from "./nul_refusal.ts";
  *
  * refuseNul({ kind: "agent", id: "a1" });
  * assert.throws(() => refuseNul({ id: "a\u0000b" }), /NUL/);
@@ -39,7 +39,7 @@ export function refuseNul(args: Record<string, unknown>): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { hasNul } from "./nul.ts";
+ * import { hasNul } from "./nul_refusal.ts";
  *
  * assert.equal(hasNul("agent", "a1"), false);
  * assert.equal(hasNul("agent", "a\u0000"), true);
