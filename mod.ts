@@ -129,6 +129,9 @@ export {
   type CopyProgress,
   type CopyResult,
   copyStore,
+  type MergeMode,
+  type MergeSummary,
+  type ResourceMerge,
   type TableTally,
 } from "./src/copy/mod.ts";
 export {

@@ -377,7 +377,8 @@ export class CompactedError extends StoreError {
 
 /**
  * `copyStore` refused to write into a store that already holds data: nothing was
- * written. Copy into an empty store (or a new file or schema).
+ * written. Copy into an empty store (or a new file or schema), or merge into it
+ * (option `merge`, CLI `--merge skip|overwrite`).
  *
  * @example
  * ```ts
@@ -399,8 +400,9 @@ export class TargetNotEmptyError extends StoreError {
     const held = Object.entries(rows).filter(([, n]) => n > 0)
       .map(([name, n]) => `${name} ${n}`).join(", ");
     super(
-      `${target} is not empty (${held}): copy refuses to mix stores; ` +
-        "copy into a new file or an empty schema; nothing was written",
+      `${target} is not empty (${held}): copy writes into an empty store only, unless ` +
+        "told how to merge (--merge skip|overwrite; option merge); or copy into a new " +
+        "file or an empty schema; nothing was written",
       { code: "constraint" },
     );
     this.target = target;

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type CopyResult, copyStore } from "../copy/copy.ts";
+import { type CopyResult, copyStore, MERGE_MODES } from "../copy/copy.ts";
+import type { MergeMode } from "../copy/endpoint.ts";
 import type { CopiedTable } from "../copy/tables.ts";
 import { parse, positionals, shownLocation } from "./args.ts";
 import type { Command } from "./command.ts";
@@ -13,25 +14,39 @@ import { progressLine } from "./progress.ts";
 
 const HELP =
   `Usage: deno run -A cli.ts copy --from SRC --to DST [--from-schema S] [--to-schema S]
-                             [--batch-size N] [--json]
+                             [--merge skip|overwrite] [--batch-size N] [--json]
 
 Copies a whole store — resources, audit histories (same ids, so the same order),
 orphaned snapshots, message schemas, revisions and the change log — between any two
 backends: SQLite to PostgreSQL, PostgreSQL to SQLite (a portable backup), SQLite to
 SQLite. SRC and DST are database files, file: URLs or postgres:// URLs.
 
-The target must be empty (a new file, a new or empty schema): a target that holds
-anything is refused before a row is written. It is created and migrated if needed,
-then written in one transaction; before the commit, row counts and per-table checksums
-are compared with the source's, and any difference rolls everything back. A new file
-appears only when the copy committed. The source is read in one consistent snapshot
-(other processes may go on writing it; their later writes are not copied).
+The target is created and migrated if needed (a new file appears, and a new
+PostgreSQL schema is created, only when the copy commits) and written in one
+transaction; before the commit, row counts and per-table checksums are compared with
+the source's, and any difference rolls everything back. The source is read in one
+consistent snapshot (other processes may go on writing it; their later writes are
+not copied).
+
+A target that holds anything is refused before a row is written, unless --merge says
+how to merge into it. Merging writes the source's resources as new changes of the
+target (each at its next revision, with a change-log entry its watchers see): a
+resource the target lacks is inserted; one it holds with other bytes or type is kept
+(skip) or replaced (overwrite); an equal one is left alone. Snapshots and orphaned
+snapshots are appended with new ids (histories stay in time order) unless an equal
+one (kind, resource id, time, version hash, tag, bytes) is there, so running the same
+merge again changes nothing. Message schemas are matched by digest. The source's
+change log is not merged. All or nothing; verified before the commit (every source
+row is in the target; each table grew by what was added). Into an empty target,
+--merge changes nothing: the copy is exact.
 
 Options:
   --from SRC          the store to read (required)
   --to DST            the empty store to write (required)
   --from-schema S     PostgreSQL source: its schema (default public)
   --to-schema S       PostgreSQL target: its schema (default public; created if missing)
+  --merge MODE        into a non-empty target: skip (keep the target's resource) or
+                      overwrite (replace it with the source's)
   --batch-size N      rows per batch read and written (default 2000; bounds memory)
   --json              print the result as one JSON document
 
@@ -49,6 +64,7 @@ export const copyCommand: Command = {
       "from-schema": { type: "string" },
       "to-schema": { type: "string" },
       "batch-size": { type: "string" },
+      merge: { type: "string" },
       json: { type: "boolean" },
     }, "copy");
     positionals(rest, [], "copy");
@@ -66,6 +82,15 @@ export const copyCommand: Command = {
         );
       }
     }
+    const merge = values.merge as MergeMode | undefined;
+    if (merge !== undefined && !MERGE_MODES.includes(merge)) {
+      throw new UsageError(
+        `--merge takes one of ${MERGE_MODES.join(", ")}, got ${
+          JSON.stringify(values.merge)
+        }`,
+        "copy",
+      );
+    }
     const progress = progressLine(output);
     let current = "";
     let result: CopyResult;
@@ -74,6 +99,7 @@ export const copyCommand: Command = {
         fromSchema: values["from-schema"],
         toSchema: values["to-schema"],
         batchSize,
+        merge,
         onProgress: progress &&
           ((p) =>
             progress.draw(
@@ -101,6 +127,7 @@ const LABELS: Record<CopiedTable, string> = {
 };
 
 function render(result: CopyResult, output: Output): string {
+  if (result.merge !== undefined) return renderMerge(result, output);
   const rows = Object.entries(result.tables).map(([name, tally]) => [
     LABELS[name as CopiedTable],
     tally.rows,
@@ -119,4 +146,22 @@ function render(result: CopyResult, output: Output): string {
         "change log starts at that revision (watchers list again)"
       : "") +
     "\nverified: row counts and checksums of every table match the source\n";
+}
+
+function renderMerge(result: CopyResult, output: Output): string {
+  const m = result.merge!;
+  const r = m.resources;
+  const rows = [
+    ["resources", r.inserted, r.replaced, r.skipped, r.unchanged],
+    ["audit snapshots", m.snapshotsAdded, 0, 0, m.snapshotsPresent],
+    ["orphaned snapshots", m.orphansAdded, 0, 0, m.orphansPresent],
+  ];
+  return `Merged ${shownLocation(result.from)} into ${
+    shownLocation(result.to)
+  } (--merge ${m.mode}) in ${result.seconds.toFixed(1)} s:\n` +
+    table(output, ["", "ADDED", "REPLACED", "SKIPPED", "ALREADY THERE"], rows) +
+    `message schemas added: ${m.schemasAdded}\n` +
+    `revision ${m.revisionBefore} -> ${result.revision} ` +
+    `(${r.inserted + r.replaced} change(s), one per resource written)\n` +
+    "verified: every row of the source is in the target; each table grew by what was added\n";
 }

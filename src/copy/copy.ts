@@ -16,7 +16,13 @@ import {
   TargetNotEmptyError,
 } from "../errors.ts";
 import { isPostgresUrl, redactUrl } from "../postgres/connection.ts";
-import type { CopySource, CopyTarget, RevisionState } from "./endpoint.ts";
+import type {
+  CopySource,
+  CopyTarget,
+  MergeMode,
+  RevisionState,
+} from "./endpoint.ts";
+import { mergeInto, type MergeSummary } from "./merge.ts";
 import { openSqliteSource, openSqliteTarget } from "./sqlite.ts";
 import { openPostgresSource, openPostgresTarget } from "./postgres.ts";
 import { type CopiedTable, TABLES, type TableTally, Tally } from "./tables.ts";
@@ -31,6 +37,14 @@ export interface CopyOptions {
   batchSize?: number;
   /** Called after every batch, e.g. to draw a progress bar. */
   onProgress?: (progress: CopyProgress) => void;
+  /**
+   * How to write into a target that is not empty (without it, such a target is
+   * refused with {@linkcode TargetNotEmptyError}): the source's resources become new
+   * changes of the target, and a resource the target already holds with other content
+   * is kept (`"skip"`) or replaced by the source's (`"overwrite"`). Into an empty
+   * target it changes nothing: the copy is exact. See {@linkcode copyStore}.
+   */
+  merge?: MergeMode;
 }
 
 /** Where a copy is, for {@linkcode CopyOptions.onProgress}. */
@@ -63,6 +77,12 @@ export interface CopyResult {
   changeLogDropped: boolean;
   /** Seconds the copy took. */
   seconds: number;
+  /**
+   * Present when the source was merged into a non-empty target (option `merge`); then
+   * `tables` are the target's tables after the merge, and `revision` and
+   * `compactedThrough` the target's.
+   */
+  merge?: MergeSummary;
 }
 
 /** A path or `file:` URL as a path; throws on other schemes. */
@@ -147,6 +167,15 @@ export async function copyStore(
       `batchSize must be a whole number >= 1, got ${String(batchSize)}`,
     );
   }
+  if (
+    options.merge !== undefined && !MERGE_MODES.includes(options.merge)
+  ) {
+    throw new StoreError(
+      `merge is one of ${MERGE_MODES.join(", ")}, got ${
+        JSON.stringify(options.merge)
+      }`,
+    );
+  }
   if (samePlace(from, to, options)) {
     throw new StoreError(
       `copy from ${describe(from)} to itself: give another target`,
@@ -162,7 +191,7 @@ export async function copyStore(
       : openSqliteTarget(sqlitePath(to));
     const opened = target;
     const result = await source.snapshot(() =>
-      copyInto(source, opened, batchSize, options.onProgress)
+      copyInto(source, opened, batchSize, options)
     );
     await closeTarget(target);
     target = undefined;
@@ -184,12 +213,16 @@ function describe(location: string): string {
   return isPostgresUrl(location) ? redactUrl(location) : location;
 }
 
+/** The merge modes (option `merge`, CLI `--merge`). */
+export const MERGE_MODES: readonly MergeMode[] = ["skip", "overwrite"];
+
 async function copyInto(
   source: CopySource,
   target: CopyTarget,
   batchSize: number,
-  onProgress: CopyOptions["onProgress"],
+  options: CopyOptions,
 ): Promise<Omit<CopyResult, "seconds">> {
+  const onProgress = options.onProgress;
   const counts = new Map<CopiedTable, number>();
   for (const spec of TABLES) counts.set(spec.name, await source.count(spec));
   const sourceState = await source.state();
@@ -210,7 +243,29 @@ async function copyInto(
   return await target.transaction(async (tx) => {
     const occupied = await tx.occupancy();
     if (Object.values(occupied).some((n) => n > 0)) {
-      throw new TargetNotEmptyError(target.label, occupied);
+      if (options.merge === undefined) {
+        throw new TargetNotEmptyError(target.label, occupied);
+      }
+      const merge = await mergeInto(source, tx, {
+        label: target.label,
+        mode: options.merge,
+        batchSize,
+        before: occupied,
+        total: total - (counts.get("resource_changes") ?? 0),
+        onProgress,
+      });
+      const tables = {} as Record<CopiedTable, TableTally>;
+      for (const spec of TABLES) tables[spec.name] = await tx.tally(spec);
+      const state = await tx.state();
+      return {
+        from: source.label,
+        to: target.label,
+        tables,
+        revision: state.revision,
+        compactedThrough: state.compactedThrough,
+        changeLogDropped: false,
+        merge,
+      };
     }
     const expected = {} as Record<CopiedTable, TableTally>;
     let done = 0;

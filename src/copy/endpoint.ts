@@ -47,6 +47,45 @@ export interface TargetTransaction {
   tally(spec: TableSpec): Promise<TableTally>;
   /** The revision state as the transaction sees it (auditSequence: at least). */
   state(): Promise<RevisionState>;
+  /** Starts merging into the (non-empty) store this transaction writes. */
+  merge(mode: MergeMode): Promise<MergeWriter>;
+}
+
+/** What a merge does with a resource the target already holds with other content. */
+export type MergeMode = "skip" | "overwrite";
+
+/** What a merge did with a batch of resources. */
+export interface ResourceMerge {
+  /** Absent from the target: inserted. */
+  inserted: number;
+  /** Present with other bytes or type, mode `overwrite`: replaced. */
+  replaced: number;
+  /** Present with other bytes or type, mode `skip`: kept as it was. */
+  skipped: number;
+  /** Present with the same bytes and type: not rewritten. */
+  unchanged: number;
+}
+
+/**
+ * Writes source rows into a non-empty target as new changes of it (see `copyStore`'s
+ * merge option). Each method takes a batch of the source's rows (in `TableSpec`
+ * columns and order), writes what it must, then checks that the target holds every
+ * row of the batch (throwing `CopyVerificationError` if not). Source schema ids are
+ * mapped to the target's by (type name, digest): schemas go first.
+ */
+export interface MergeWriter {
+  /** The target's revision: before the merge, then after each resource written. */
+  readonly revision: number;
+  /** Maps (and adds when missing) message schemas; returns how many were added. */
+  schemas(rows: CopyValue[][]): Promise<number>;
+  /** Resources, each write at the next revision with a change-log row. */
+  resources(rows: CopyValue[][]): Promise<ResourceMerge>;
+  /** Snapshots not already in the target, appended with new ids; returns how many. */
+  snapshots(rows: CopyValue[][]): Promise<number>;
+  /** Orphaned snapshots not already in the target, with new ids; returns how many. */
+  orphans(rows: CopyValue[][]): Promise<number>;
+  /** Records the revision reached (and wakes the target's watchers). */
+  finish(): Promise<void>;
 }
 
 /** A store being written. */

@@ -16,4 +16,6 @@ export {
   copyStore,
   sqlitePath,
 } from "./copy.ts";
+export type { MergeMode, ResourceMerge } from "./endpoint.ts";
+export type { MergeSummary } from "./merge.ts";
 export type { CopiedTable, TableTally } from "./tables.ts";

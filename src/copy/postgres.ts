@@ -18,7 +18,13 @@ import {
   type Sql,
   type TransactionSql,
 } from "../postgres/connection.ts";
-import { preparePostgres } from "../postgres/migrate.ts";
+import {
+  inMigrationTransaction,
+  migrateLocked,
+  needsMigration,
+  preparePostgres,
+} from "../postgres/migrate.ts";
+import { AUDIT_SEQUENCE, postgresMergeWriter } from "./postgres_merge.ts";
 import type {
   CopySource,
   CopyTarget,
@@ -26,14 +32,12 @@ import type {
   TargetTransaction,
 } from "./endpoint.ts";
 import {
+  type ColumnType,
   type CopyValue,
   pgTallySql,
   type TableSpec,
   type TableTally,
 } from "./tables.ts";
-
-const AUDIT_SEQUENCE =
-  "coalesce(pg_sequence_last_value(pg_get_serial_sequence('resource_audit', 'id')::regclass), 0)";
 
 /** Opens the store at `url` (schema `schema`) as a copy source, read-only. */
 export async function openPostgresSource(
@@ -151,7 +155,10 @@ function copyField(value: CopyValue, type: TableSpec["types"][number]): string {
 }
 
 /** Rows in COPY's text format. */
-export function copyText(spec: TableSpec, rows: CopyValue[][]): string {
+export function copyText(
+  spec: Pick<TableSpec, "types">,
+  rows: CopyValue[][],
+): string {
   let text = "";
   for (const row of rows) {
     for (let i = 0; i < row.length; i++) {
@@ -162,7 +169,11 @@ export function copyText(spec: TableSpec, rows: CopyValue[][]): string {
   return text;
 }
 
-/** Opens the store at `url` (schema `schema`) as a copy target, migrated first. */
+/**
+ * Opens the store at `url` (schema `schema`) as a copy target. A schema that is missing
+ * or behind is created and migrated inside the copy's transaction (under the schema's
+ * migration lock, so connects to it wait), so a failed copy leaves no schema behind.
+ */
 export async function openPostgresTarget(
   url: string,
   schema: string,
@@ -174,31 +185,45 @@ export async function openPostgresTarget(
   } catch (error) {
     throw pgFailure("preparing the copy target", label, error);
   }
+  let migrate: boolean;
   try {
-    await preparePostgres(pool, schema, { migrate: true, readOnly: false });
+    migrate = await needsMigration(pool, schema);
   } catch (error) {
     await pool.end({ timeout: 1 });
     throw pgFailure("preparing the copy target", label, error);
   }
+  const fill = async <T>(
+    sql: Sql,
+    fn: (tx: TargetTransaction) => Promise<T>,
+  ): Promise<T> => {
+    if (migrate) await migrateLocked(sql, schema);
+    // Nobody else writes the store while it fills (writers wait, readers go on).
+    await sql.unsafe(
+      "LOCK TABLE revision_state, resources, resource_audit IN EXCLUSIVE MODE",
+    );
+    const tx = targetTransaction(
+      sql as unknown as TransactionSql,
+      label,
+      schema,
+    );
+    try {
+      return await fn(tx);
+    } catch (error) {
+      // An open COPY must be failed (CopyFail) before the rollback can run.
+      await tx.abort();
+      throw error;
+    }
+  };
   return {
     label,
     revisionFromLog: false,
     async transaction(fn) {
       try {
-        return await pool.begin(async (sql) => {
-          // Nobody else writes the store while it fills (writers wait, readers go on).
-          await sql.unsafe(
-            "LOCK TABLE revision_state, resources, resource_audit IN EXCLUSIVE MODE",
-          );
-          const tx = targetTransaction(sql);
-          try {
-            return await fn(tx);
-          } catch (error) {
-            // An open COPY must be failed (CopyFail) before the rollback can run.
-            await tx.abort();
-            throw error;
-          }
-        }) as Awaited<ReturnType<typeof fn>>;
+        return migrate
+          ? await inMigrationTransaction(pool, schema, (sql) => fill(sql, fn))
+          : await pool.begin((sql) =>
+            fill(sql as unknown as Sql, fn)
+          ) as Awaited<ReturnType<typeof fn>>;
       } catch (error) {
         const where = (error as { where?: unknown })?.where;
         throw pgFailure(
@@ -220,6 +245,8 @@ interface Rejecting {
 
 function targetTransaction(
   sql: TransactionSql,
+  label: string,
+  schema: string,
 ): TargetTransaction & { abort(): Promise<void> } {
   const streams = new Map<string, Writable>();
   const failures = new Map<Writable, Error>();
@@ -252,6 +279,50 @@ function targetTransaction(
       stream.once("close", closed);
       if (stream.destroyed) closed();
     });
+  const send = async (
+    name: string,
+    columns: readonly string[],
+    types: readonly ColumnType[],
+    rows: CopyValue[][],
+  ): Promise<void> => {
+    let stream = streams.get(name);
+    if (stream === undefined) {
+      const query = sql.unsafe(
+        `COPY ${name} (${columns.join(", ")}) FROM STDIN`,
+      );
+      // The driver reports a row the server refused at the end of the COPY only to
+      // the query, already resolved with the stream (postgres 3.4.9 then never
+      // finishes the stream): pass it on to the stream, which rethrows it below.
+      let opened: Writable | undefined;
+      const reject = (query as unknown as Rejecting).reject;
+      (query as unknown as Rejecting).reject = (error) => {
+        if (opened !== undefined && !opened.destroyed) {
+          failures.set(opened, error);
+          opened.destroy(error);
+        }
+        return reject(error);
+      };
+      stream = opened = await query.writable() as unknown as Writable;
+      const current = stream;
+      stream.on("error", (error) => {
+        if (!failures.has(current)) failures.set(current, error);
+      });
+      streams.set(name, stream);
+    }
+    failed(stream);
+    if (!stream.write(Buffer.from(copyText({ types }, rows)))) {
+      await settled(stream, "drain");
+    }
+  };
+  const finish = async (name: string): Promise<void> => {
+    const stream = streams.get(name);
+    if (stream === undefined) return;
+    streams.delete(name);
+    failed(stream);
+    const finished = settled(stream, "finish");
+    stream.end();
+    await finished;
+  };
   return {
     async abort() {
       for (const stream of streams.values()) {
@@ -273,44 +344,11 @@ function targetTransaction(
       );
       return { ...row } as Record<string, number>;
     },
-    async write(spec, rows) {
-      let stream = streams.get(spec.name);
-      if (stream === undefined) {
-        const query = sql.unsafe(
-          `COPY ${spec.name} (${spec.columns.join(", ")}) FROM STDIN`,
-        );
-        // The driver reports a row the server refused at the end of the COPY only to
-        // the query, already resolved with the stream (postgres 3.4.9 then never
-        // finishes the stream): pass it on to the stream, which rethrows it below.
-        let opened: Writable | undefined;
-        const reject = (query as unknown as Rejecting).reject;
-        (query as unknown as Rejecting).reject = (error) => {
-          if (opened !== undefined && !opened.destroyed) {
-            failures.set(opened, error);
-            opened.destroy(error);
-          }
-          return reject(error);
-        };
-        stream = opened = await query.writable() as unknown as Writable;
-        const current = stream;
-        stream.on("error", (error) => {
-          if (!failures.has(current)) failures.set(current, error);
-        });
-        streams.set(spec.name, stream);
-      }
-      failed(stream);
-      if (!stream.write(Buffer.from(copyText(spec, rows)))) {
-        await settled(stream, "drain");
-      }
+    write(spec, rows) {
+      return send(spec.name, spec.columns, spec.types, rows);
     },
-    async endTable(spec) {
-      const stream = streams.get(spec.name);
-      if (stream === undefined) return;
-      streams.delete(spec.name);
-      failed(stream);
-      const finished = settled(stream, "finish");
-      stream.end();
-      await finished;
+    endTable(spec) {
+      return finish(spec.name);
     },
     async setState(state: RevisionState) {
       await sql.unsafe(
@@ -327,6 +365,17 @@ function targetTransaction(
            coalesce((SELECT max(id) FROM message_schemas), 1),
            (SELECT count(*) > 0 FROM message_schemas))`,
       );
+    },
+    merge(mode) {
+      return postgresMergeWriter(sql, { label, schema, mode }, async (
+        table,
+        columns,
+        types,
+        rows,
+      ) => {
+        await send(table, columns, types, rows);
+        await finish(table);
+      });
     },
     async tally(spec): Promise<TableTally> {
       const [row] = await sql.unsafe(pgTallySql(spec));

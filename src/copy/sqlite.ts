@@ -19,6 +19,7 @@ import {
 import { planMigrations } from "../migrate/plan.ts";
 import { prepareDatabase } from "../migrate/runner.ts";
 import { CURRENT_REVISION } from "../store/revisions.ts";
+import { sqliteMergeWriter } from "./sqlite_merge.ts";
 import type {
   CopySource,
   CopyTarget,
@@ -263,6 +264,9 @@ export function openSqliteTarget(path: string): CopyTarget {
     state() {
       const { newestChange: _, ...state } = readState(db);
       return Promise.resolve(state);
+    },
+    merge(mode) {
+      return Promise.resolve(sqliteMergeWriter(db, path, mode));
     },
   };
   return {

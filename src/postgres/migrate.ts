@@ -127,6 +127,40 @@ export async function preparePostgres(
       { file: pending[0]?.name },
     );
   }
+  return await inMigrationTransaction(
+    sql,
+    schema,
+    (tx) => migrateLocked(tx, schema),
+  );
+}
+
+/**
+ * Whether `schema` needs migrations this code can apply (false: it is current).
+ * Throws {@linkcode MigrationError} for a schema newer than this code, an edited file,
+ * or (when it has no store yet) tables of another application.
+ */
+export async function needsMigration(
+  sql: Sql,
+  schema: string,
+): Promise<boolean> {
+  const rows = await readVersions(sql, schema);
+  if (rows === null) {
+    await refuseForeign(sql, schema);
+    return true;
+  }
+  return plan(rows, schema).length > 0;
+}
+
+/**
+ * Runs `fn` in one transaction on one connection of `sql`, holding the schema's
+ * migration lock: `fn` may call {@linkcode migrateLocked} and go on writing in the same
+ * transaction (a copy creates its target schema and fills it, all or nothing).
+ */
+export async function inMigrationTransaction<T>(
+  sql: Sql,
+  schema: string,
+  fn: (tx: Sql) => Promise<T>,
+): Promise<T> {
   // One migrator per schema at a time, by a session advisory lock taken before the
   // transaction begins: a transaction that waited for a lock inside it could still
   // see the catalog as it was when it began (stale caches), and miss the tables the
@@ -138,7 +172,7 @@ export async function preparePostgres(
     try {
       await conn.unsafe("BEGIN");
       try {
-        const result = await migrateLocked(conn, schema);
+        const result = await fn(conn as unknown as Sql);
         await conn.unsafe("COMMIT");
         return result;
       } catch (error) {
@@ -155,7 +189,7 @@ export async function preparePostgres(
 }
 
 /** Applies the pending files, inside the caller's transaction and under the lock. */
-async function migrateLocked(
+export async function migrateLocked(
   tx: Sql,
   schema: string,
 ): Promise<PgMigrateResult> {

@@ -224,7 +224,55 @@ Deno.test("copy moves a store SQLite -> PostgreSQL -> SQLite from the command li
     ]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /^protostore: .*b\.sqlite is not empty \(/);
+    assert.match(again.stderr, /--merge skip\|overwrite/);
     assert.equal(again.stderr.trim().split("\n").length, 1);
+    // --merge: the source's new resource goes in as a change of the target.
+    {
+      using s = openStore(`${dir}/a.sqlite`);
+      s.saveResource(SkillSchema, "skill", "y", create(SkillSchema));
+    }
+    const merged = await runCli([
+      "copy",
+      "--from",
+      `${dir}/a.sqlite`,
+      "--to",
+      `${dir}/b.sqlite`,
+      "--merge",
+      "skip",
+    ]);
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.match(
+      merged.stdout,
+      /^Merged .*a\.sqlite into .*b\.sqlite \(--merge skip\)/,
+    );
+    assert.match(merged.stdout, /^resources +1 +0 +0 +1$/m);
+    const json = cliJson<{ merge: { resources: { unchanged: number } } }>(
+      await runCli([
+        "copy",
+        "--from",
+        `${dir}/a.sqlite`,
+        "--to",
+        `${dir}/b.sqlite`,
+        "--merge",
+        "overwrite",
+        "--json",
+      ]),
+    );
+    assert.equal(json.merge.resources.unchanged, 2);
+    const bad = await runCli([
+      "copy",
+      "--from",
+      `${dir}/a.sqlite`,
+      "--to",
+      `${dir}/b.sqlite`,
+      "--merge",
+      "replace",
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(
+      bad.stderr,
+      /--merge takes one of skip, overwrite, got "replace"/,
+    );
     for (
       const args of [
         ["copy", "--to", `${dir}/c.sqlite`],

@@ -15,39 +15,10 @@ import {
 import { withTempDir } from "../helpers/temp_dir.ts";
 import { writeSeededGoDb } from "../helpers/go_store.ts";
 import { freshSchema, sharedPostgres } from "../helpers/postgres.ts";
+import { dumpSqlite as dump } from "../helpers/copy_dump.ts";
 
 const FIXTURE =
   new URL("../fixtures/badger/backup.bak", import.meta.url).pathname;
-
-const TABLE_ORDER: Record<string, string> = {
-  message_schemas: "id",
-  resources: "kind, id",
-  resource_audit: "id",
-  resource_audit_orphans: "id",
-  resource_changes: "revision, kind, id",
-};
-
-/** Every row of every copied table, the revision state and the audit id sequence. */
-function dump(path: string) {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    const tables: Record<string, unknown[]> = {};
-    for (const [table, order] of Object.entries(TABLE_ORDER)) {
-      tables[table] = db.prepare(`SELECT * FROM ${table} ORDER BY ${order}`)
-        .all().map((row) => ({ ...row }));
-    }
-    const one = (sql: string) => Object.values(db.prepare(sql).get()!)[0];
-    return {
-      tables,
-      compacted: one("SELECT compacted_through FROM change_log"),
-      sequence: one(
-        "SELECT seq FROM sqlite_sequence WHERE name = 'resource_audit'",
-      ),
-    };
-  } finally {
-    db.close();
-  }
-}
 
 /** A store with everything copy must keep: a migrated Go file (histories, orphans,
  * NULL and absent hashes), Store writes (schemas, revisions, a delete, a compaction). */
@@ -205,7 +176,8 @@ Deno.test("a copy that fails half way leaves the target as it was", async () => 
       /stopped half way/,
     );
     assert.deepEqual(dump(`${dir}/empty.sqlite`), empty);
-    // PostgreSQL: the schema stays empty.
+    // PostgreSQL: a new schema is created and migrated in the copy's transaction, so
+    // it is not there afterwards; an existing empty one stays empty.
     const schema = freshSchema();
     await assert.rejects(
       copyStore(`${dir}/a.sqlite`, server.url, {
@@ -216,6 +188,17 @@ Deno.test("a copy that fails half way leaves the target as it was", async () => 
     );
     const sql = postgres(server.url, { onnotice: () => {} });
     try {
+      const [gone] = await sql`
+        SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ${schema}`;
+      assert.equal(gone.n, 0);
+      await (await connectStore(server.url, { schema })).close();
+      await assert.rejects(
+        copyStore(`${dir}/a.sqlite`, server.url, {
+          ...failing,
+          toSchema: schema,
+        }),
+        /stopped half way/,
+      );
       const [row] = await sql.unsafe(
         `SELECT (SELECT count(*) FROM ${schema}.resources)::int AS r,
            (SELECT count(*) FROM ${schema}.resource_audit)::int AS a,
