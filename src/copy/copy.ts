@@ -63,7 +63,7 @@ export interface CopyResult {
   from: string;
   /** The target (passwords redacted). */
   to: string;
-  /** Rows and checksum of each table, equal on both ends. */
+  /** Rows and checksum of each table, equal on both ends (after a merge: see `merge`). */
   tables: Record<CopiedTable, TableTally>;
   /** The current revision, the same on both ends. */
   revision: number;
@@ -79,8 +79,9 @@ export interface CopyResult {
   seconds: number;
   /**
    * Present when the source was merged into a non-empty target (option `merge`); then
-   * `tables` are the target's tables after the merge, and `revision` and
-   * `compactedThrough` the target's.
+   * `tables` gives the rows of the target's tables after the merge (with `checksum`
+   * left empty: a merge is verified by presence and counts), and `revision` and
+   * `compactedThrough` are the target's.
    */
   merge?: MergeSummary;
 }
@@ -127,13 +128,37 @@ function samePlace(
 /**
  * Copies the whole store at `from` into the empty store at `to`. Each is a path or
  * `file:` URL (SQLite) or a `postgres://` URL. The target is created and migrated if
- * needed; a target that holds anything is refused ({@linkcode TargetNotEmptyError})
- * before a row is written. Resources, snapshots (same ids, so the same history
- * order), orphaned snapshots, message schemas, revisions and the change log arrive as
- * they were; the id sequences continue where the source's were. The target is written
- * in one transaction, verified (row counts and checksums per table, revision state)
- * before the commit, and rolled back on any failure ({@linkcode CopyVerificationError}
- * on a mismatch); a new SQLite file appears only when the copy committed.
+ * needed; a target that holds anything (rows, or a revision above 0) is refused
+ * ({@linkcode TargetNotEmptyError}) before a row is written unless `merge` is given.
+ * Resources, snapshots (same ids, so the same history order), orphaned snapshots,
+ * message schemas, revisions and the change log arrive as they were; the id sequences
+ * continue where the source's were. The target is written in one transaction,
+ * verified (row counts and checksums per table, revision state) before the commit,
+ * and rolled back on any failure ({@linkcode CopyVerificationError} on a mismatch); a
+ * new SQLite file appears, and a new PostgreSQL schema is created (and migrated), only
+ * when the copy commits.
+ *
+ * **Merge** (`merge: "skip" | "overwrite"`, into a non-empty target; into an empty one
+ * it changes nothing): the source's rows are written as new changes of the target, in
+ * one target transaction, in batches.
+ * - A resource the target lacks is inserted; one it holds with other bytes or message
+ *   type is kept (`skip`) or replaced by the source's (`overwrite`; its time is the
+ *   later of both); one with the same bytes and type is not rewritten. Each write
+ *   takes the target's next revision (in the source's kind, id order) and a
+ *   change-log entry, so the target's watchers see it and its revisions never repeat
+ *   or go back. The source's change log and revisions are not copied.
+ * - Snapshots and orphaned snapshots are appended with new ids (above every id of the
+ *   target), unless an equal one (kind, resource id, archived time, version hash, tag,
+ *   bytes) is there: a history reads in time order, and running the same merge again
+ *   writes nothing. A snapshot records the merge's revision, or, when the target has a
+ *   newer snapshot of its resource, that one's revision, so revisions keep growing
+ *   along every history and what `getResourceAt` answered for an earlier revision
+ *   stays the same.
+ * - Message schemas are matched by type name and digest; missing ones are added.
+ * - Verified before the commit: after each batch, every row of it is in the target
+ *   (with the source's content, unless skipped); at the end, each table holds what it
+ *   held plus what the merge added, and the revision moved by one per write. The
+ *   result's `merge` says what was inserted, replaced, skipped and appended.
  *
  * @example
  * ```ts
@@ -153,6 +178,17 @@ function samePlace(
  * using copy = openStore(`${dir}/b.sqlite`);
  * assert.equal(copy.currentRevision(), store.currentRevision());
  * assert.equal(copy.getAuditByTag(StructSchema, "agent", "a1", "v1").fields.v.kind.value, 1);
+ *
+ * // Merge: the target keeps its own resources and gets the source's new ones.
+ * copy.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, { v: 2 }));
+ * store.saveResource(StructSchema, "agent", "a2", fromJson(StructSchema, { v: 3 }));
+ * const before = copy.currentRevision();
+ * const merged = await copyStore(`${dir}/a.sqlite`, `${dir}/b.sqlite`, { merge: "skip" });
+ * assert.deepEqual(merged.merge?.resources, { inserted: 1, replaced: 0, skipped: 1, unchanged: 0 });
+ * assert.deepEqual(copy.changesSince(before), [
+ *   { revision: before + 1, kind: "agent", id: "a2", type: "put" },
+ * ]);
+ * assert.equal(copy.getResource(StructSchema, "agent", "a1").fields.v.kind.value, 2);
  * ```
  */
 export async function copyStore(
@@ -246,7 +282,7 @@ async function copyInto(
       if (options.merge === undefined) {
         throw new TargetNotEmptyError(target.label, occupied);
       }
-      const merge = await mergeInto(source, tx, {
+      const { summary, after } = await mergeInto(source, tx, {
         label: target.label,
         mode: options.merge,
         batchSize,
@@ -254,8 +290,12 @@ async function copyInto(
         total: total - (counts.get("resource_changes") ?? 0),
         onProgress,
       });
+      // Counts only: a merge is verified by presence and counts (checksums of the
+      // whole target would cost a pass over every row it holds).
       const tables = {} as Record<CopiedTable, TableTally>;
-      for (const spec of TABLES) tables[spec.name] = await tx.tally(spec);
+      for (const spec of TABLES) {
+        tables[spec.name] = { rows: after[spec.name], checksum: "" };
+      }
       const state = await tx.state();
       return {
         from: source.label,
@@ -264,7 +304,7 @@ async function copyInto(
         revision: state.revision,
         compactedThrough: state.compactedThrough,
         changeLogDropped: false,
-        merge,
+        merge: summary,
       };
     }
     const expected = {} as Record<CopiedTable, TableTally>;

@@ -6,14 +6,14 @@
  *
  * @module
  */
-import { CopyVerificationError } from "../errors.ts";
+import { CopyVerificationError, StoreError } from "../errors.ts";
 import type {
   CopySource,
   MergeMode,
   ResourceMerge,
   TargetTransaction,
 } from "./endpoint.ts";
-import { type CopiedTable, TABLES } from "./tables.ts";
+import { type CopiedTable, type CopyValue, TABLES } from "./tables.ts";
 
 /** What a merge did (`CopyResult.merge`). */
 export interface MergeSummary {
@@ -40,7 +40,8 @@ const MERGED = TABLES.filter((spec) => spec.name !== "resource_changes");
 
 /**
  * Merges `source` into the target that `tx` writes, which held `before` (rows per
- * table, and `revision`). Throws {@linkcode CopyVerificationError} on a difference.
+ * table, and `revision`); returns what it did and what the target holds after.
+ * Throws {@linkcode CopyVerificationError} on a difference.
  */
 export async function mergeInto(
   source: CopySource,
@@ -56,7 +57,7 @@ export async function mergeInto(
       progress: { table: CopiedTable; done: number; total: number },
     ) => void;
   },
-): Promise<MergeSummary> {
+): Promise<{ summary: MergeSummary; after: Record<string, number> }> {
   const { label, mode, batchSize, before, total, onProgress } = options;
   const writer = await tx.merge(mode);
   const summary: MergeSummary = {
@@ -123,5 +124,23 @@ export async function mergeInto(
       );
     }
   }
-  return summary;
+  return { summary, after };
+}
+
+/** A source schema id as the target's; throws on an id the source did not list. */
+export function mapSchemaId(
+  ids: ReadonlyMap<number, number>,
+  value: CopyValue,
+  label: string,
+): number | null {
+  if (value === null) return null;
+  const mapped = ids.get(Number(value));
+  if (mapped === undefined) {
+    throw new StoreError(
+      `merge into ${label}: the source refers to message schema ${
+        String(value)
+      }, which it does not hold`,
+    );
+  }
+  return mapped;
 }

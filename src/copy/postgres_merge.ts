@@ -9,7 +9,7 @@
 import { CopyVerificationError } from "../errors.ts";
 import type { Sql, TransactionSql } from "../postgres/connection.ts";
 import type { MergeMode, MergeWriter, ResourceMerge } from "./endpoint.ts";
-import { mapSchemaId } from "./sqlite_merge.ts";
+import { mapSchemaId } from "./merge.ts";
 import type { ColumnType, CopyValue } from "./tables.ts";
 
 /** The highest id the snapshot id sequence handed out (0 before the first). */

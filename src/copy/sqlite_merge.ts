@@ -6,10 +6,11 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { CopyVerificationError, StoreError } from "../errors.ts";
+import { CopyVerificationError } from "../errors.ts";
 import { CURRENT_REVISION } from "../store/revisions.ts";
 import type { MergeMode, MergeWriter, ResourceMerge } from "./endpoint.ts";
 import type { CopyValue } from "./tables.ts";
+import { mapSchemaId } from "./merge.ts";
 
 type Bound = string | number | Uint8Array | null;
 
@@ -57,24 +58,6 @@ const SQL = {
        coalesce((SELECT max(id) FROM resource_audit), 0),
        coalesce((SELECT max(id) FROM resource_audit_orphans), 0)) AS n`,
 } as const;
-
-/** A source schema id as the target's; throws on an id the source did not list. */
-export function mapSchemaId(
-  ids: ReadonlyMap<number, number>,
-  value: CopyValue,
-  label: string,
-): number | null {
-  if (value === null) return null;
-  const mapped = ids.get(Number(value));
-  if (mapped === undefined) {
-    throw new StoreError(
-      `merge into ${label}: the source refers to message schema ${
-        String(value)
-      }, which it does not hold`,
-    );
-  }
-  return mapped;
-}
 
 /**
  * The merge writer of the SQLite store `db` (inside its open write transaction), whose
