@@ -43,7 +43,9 @@ import {
 import { backupPostgres } from "./backup_postgres.ts";
 import type { CopyProgress } from "../copy/copy.ts";
 import {
+  pgAuditSnapshot,
   pgInspectDatabase,
+  pgInspectResource,
   pgLabel,
   pgMigrate,
   pgMigrationStatus,
@@ -182,12 +184,11 @@ export async function inspectStoreResource(
   if (!isPostgresUrl(location)) {
     return inspectResource(sqlitePath(location), kind, id, options);
   }
-  return await onScratch(
-    location,
-    options,
+  return await pgInspectResource(
+    { url: location, schema: options.schema },
     kind,
     id,
-    (path) => inspectResource(path, kind, id, options),
+    options,
   );
 }
 
@@ -268,12 +269,12 @@ export async function storeAuditSnapshot(
   if (!isPostgresUrl(location)) {
     return auditSnapshot(sqlitePath(location), kind, id, auditId, options);
   }
-  return await onScratch(
-    location,
-    options,
+  return await pgAuditSnapshot(
+    { url: location, schema: options.schema },
     kind,
     id,
-    (path) => auditSnapshot(path, kind, id, auditId, options),
+    auditId,
+    options,
   );
 }
 

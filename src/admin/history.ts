@@ -164,7 +164,8 @@ export function auditSnapshot(
   }
 }
 
-interface AuditRow {
+/** A snapshot row as read from either backend. */
+export interface AuditRow {
   id: number;
   archived_at: unknown;
   version_hash: string | Uint8Array | null;
@@ -297,7 +298,8 @@ function openHistory(
   };
 }
 
-function toEntry(
+/** A snapshot row as the admin tools show it, decoded. */
+export function toEntry(
   decoder: RowDecoder,
   kind: string,
   row: AuditRow,

@@ -357,6 +357,34 @@ export function readResource(
     create_revision?: number;
   } | undefined;
   if (row === undefined) return undefined;
+  return inspectedRow(
+    decoder,
+    kind,
+    id,
+    row,
+    revisions
+      // The log has no index by resource: a scan, fine for one admin read.
+      ? (db.prepare(
+        "SELECT revision FROM resource_changes WHERE kind = ? AND id = ? ORDER BY revision",
+      ).all(kind, id) as { revision: number }[]).map((r) => r.revision)
+      : undefined,
+  );
+}
+
+/** A resource row as the admin tools show it, decoded; read from either backend. */
+export function inspectedRow(
+  decoder: RowDecoder,
+  kind: string,
+  id: string,
+  row: {
+    updated_at: unknown;
+    data: Uint8Array;
+    schema_id: number | null;
+    revision?: number;
+    create_revision?: number;
+  },
+  changeRevisions: number[] | undefined,
+): InspectedResource {
   const data = toBytes(row.data);
   const decoded = decoder.decode(kind, data, row.schema_id);
   return {
@@ -368,14 +396,11 @@ export function readResource(
     decodedWith: decoded.decodedWith,
     message: decoded.message,
     ...(decoded.reason ? { reason: decoded.reason } : {}),
-    ...(revisions
+    ...(changeRevisions !== undefined
       ? {
         revision: row.revision,
         createRevision: row.create_revision,
-        // The log has no index by resource: a scan, fine for one admin read.
-        changeRevisions: (db.prepare(
-          "SELECT revision FROM resource_changes WHERE kind = ? AND id = ? ORDER BY revision",
-        ).all(kind, id) as { revision: number }[]).map((r) => r.revision),
+        changeRevisions,
       }
       : {}),
   };

@@ -3,13 +3,20 @@
  * resource or history. Every read runs in one `READ ONLY` transaction (the server
  * refuses any write in it), so inspecting a production store cannot change it.
  *
- * One resource and its history are decoded by the same code as on SQLite: their rows
- * (and the message schemas they use) are read into a private scratch SQLite file, which
- * the SQLite admin functions then read; so the output is the same on both backends.
+ * One resource and one snapshot are read here and decoded by the same code as on SQLite
+ * (`inspectedRow`, `toEntry`), so the output is the same on both backends. A whole
+ * history is read into a private scratch SQLite file (its rows and the message schemas
+ * they use), which the SQLite history then streams from: `AuditHistory.entries()` is a
+ * synchronous, lazy generator, which a PostgreSQL cursor cannot feed.
  *
  * @module
  */
-import { StoreError } from "../errors.ts";
+import {
+  AuditNotFoundError,
+  describeResource,
+  NotFoundError,
+  StoreError,
+} from "../errors.ts";
 import {
   openPool,
   pgFailure,
@@ -24,7 +31,18 @@ import { TABLES } from "../copy/tables.ts";
 import type { CopyValue } from "../copy/tables.ts";
 import type { AppliedMigration, PendingMigration } from "../migrate/plan.ts";
 import type { MigrateResult, MigrationStatus } from "../migrate/migrate.ts";
-import type { DatabaseOverview, KindSummary } from "./inspect.ts";
+import {
+  type DatabaseOverview,
+  type InspectedResource,
+  inspectedRow,
+  type KindSummary,
+} from "./inspect.ts";
+import { type AuditRow, type HistoryEntry, toEntry } from "./history.ts";
+import {
+  type DecodeOptions,
+  type RecordedSchema,
+  RowDecoder,
+} from "./row_decoder.ts";
 
 /** Where a PostgreSQL store is: its connection string and schema. */
 export interface PgLocation {
@@ -290,6 +308,113 @@ export function pgInspectDatabase(
             changes: extent.changes as number,
           },
         };
+      }),
+  );
+}
+
+/** The recorded schemas `ids` (the ones a few rows use), for a {@linkcode RowDecoder}. */
+async function schemasOf(
+  tx: TransactionSql,
+  ids: (number | null)[],
+): Promise<Map<number, RecordedSchema>> {
+  const wanted = [...new Set(ids.filter((id) => id !== null))];
+  const schemas = new Map<number, RecordedSchema>();
+  if (wanted.length === 0) return schemas;
+  const rows = await tx.unsafe(
+    "SELECT id, type_name, descriptor_set FROM message_schemas WHERE id = ANY($1::int8[])",
+    [wanted.map(String)],
+  );
+  for (const row of rows) {
+    schemas.set(row.id as number, {
+      typeName: row.type_name as string,
+      descriptorSet: row.descriptor_set as Uint8Array,
+    });
+  }
+  return schemas;
+}
+
+/**
+ * Resource (kind, id) of a PostgreSQL store as `inspectResource` shows one of a file,
+ * read in one read-only transaction; {@linkcode NotFoundError} when it does not exist.
+ */
+export function pgInspectResource(
+  location: PgLocation,
+  kind: string,
+  id: string,
+  options: DecodeOptions = {},
+): Promise<InspectedResource> {
+  const label = pgLabel(location);
+  return withPool(location, "inspect", (sql) =>
+    readOnly(sql, async (tx) => {
+      const [row] = await tx.unsafe(
+        `SELECT updated_at, data, schema_id, revision, create_revision,
+           ARRAY(SELECT revision FROM resource_changes c
+             WHERE c.kind = r.kind AND c.id = r.id ORDER BY revision) AS changes
+         FROM resources r WHERE kind = $1 AND id = $2`,
+        [kind, id],
+      );
+      if (row === undefined) {
+        throw new NotFoundError(
+          kind,
+          id,
+          `resource ${describeResource(kind, id)} does not exist in ${label}`,
+        );
+      }
+      const decoder = new RowDecoder(
+        await schemasOf(tx, [row.schema_id as number | null]),
+        options,
+      );
+      return inspectedRow(
+        decoder,
+        kind,
+        id,
+        row as unknown as Parameters<typeof inspectedRow>[3],
+        (row.changes as (string | number)[]).map(Number),
+      );
+    }));
+}
+
+/**
+ * Snapshot `auditId` of resource (kind, id) of a PostgreSQL store, decoded in full as
+ * `auditSnapshot` decodes one of a file; {@linkcode AuditNotFoundError} when that id
+ * is not in the resource's history (nor among its orphaned snapshots).
+ */
+export function pgAuditSnapshot(
+  location: PgLocation,
+  kind: string,
+  id: string,
+  auditId: number,
+  options: DecodeOptions = {},
+): Promise<HistoryEntry> {
+  return withPool(
+    location,
+    "audit-history",
+    (sql) =>
+      readOnly(sql, async (tx) => {
+        const [row] = await tx.unsafe(
+          `SELECT id, archived_at, version_hash, tag, data, schema_id FROM resource_audit
+         WHERE kind = $1 AND resource_id = $2 AND id = $3
+         UNION ALL
+         SELECT id, archived_at, version_hash, tag, data, schema_id
+         FROM resource_audit_orphans WHERE kind = $1 AND resource_id = $2 AND id = $3
+         LIMIT 1`,
+          [kind, id, auditId],
+        );
+        if (row === undefined) {
+          throw new AuditNotFoundError(
+            kind,
+            id,
+            { auditId },
+            `snapshot ${auditId} is not in the history of ${
+              describeResource(kind, id)
+            }`,
+          );
+        }
+        const decoder = new RowDecoder(
+          await schemasOf(tx, [row.schema_id as number | null]),
+          options,
+        );
+        return toEntry(decoder, kind, row as unknown as AuditRow);
       }),
   );
 }

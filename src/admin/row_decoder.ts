@@ -29,6 +29,14 @@ export interface DecodeOptions {
   typeForKind?: Record<string, string>;
 }
 
+/** A message type recorded in a database: its name and descriptors. */
+export interface RecordedSchema {
+  /** The fully qualified message name. */
+  typeName: string;
+  /** A serialized FileDescriptorSet. */
+  descriptorSet: Uint8Array;
+}
+
 /** A decoded row: how, as which type, and the message as JSON data. */
 export type DecodedRow = DecodedBlob;
 
@@ -49,23 +57,39 @@ export type DecodedRow = DecodedBlob;
  */
 export class RowDecoder {
   #cache = new RegistryCache();
-  #schemas = new Map<
-    number,
-    { typeName: string; descriptorSet: Uint8Array } | null
-  >();
-  #select: StatementSync | null;
+  #schemas = new Map<number, RecordedSchema | null>();
+  #lookup: ((schemaId: number) => RecordedSchema | undefined) | null;
   #registry: FileRegistry | undefined;
   #options: DecodeOptions;
 
-  /** Reads recorded schemas from `db` when it has a `message_schemas` table. */
-  constructor(db: DatabaseSync, options: DecodeOptions = {}) {
+  /**
+   * Reads recorded schemas from `db` when it has a `message_schemas` table, or takes
+   * them from `schemas` (read by the caller, e.g. from PostgreSQL).
+   */
+  constructor(
+    db: DatabaseSync | Map<number, RecordedSchema>,
+    options: DecodeOptions = {},
+  ) {
     this.#options = options;
-    this.#select =
+    if (db instanceof Map) {
+      this.#lookup = (schemaId) => db.get(schemaId);
+    } else if (
       requireTable(db, "message_schemas").includes("descriptor_set")
-        ? db.prepare(
-          "SELECT type_name, descriptor_set FROM message_schemas WHERE id = ?",
-        )
-        : null;
+    ) {
+      const select: StatementSync = db.prepare(
+        "SELECT type_name, descriptor_set FROM message_schemas WHERE id = ?",
+      );
+      this.#lookup = (schemaId) => {
+        const row = select.get(schemaId) as
+          | { type_name: string; descriptor_set: Uint8Array }
+          | undefined;
+        return row
+          ? { typeName: row.type_name, descriptorSet: row.descriptor_set }
+          : undefined;
+      };
+    } else {
+      this.#lookup = null;
+    }
     // Built once: a bad --descriptors file is a clear error up front, not per row.
     if (options.descriptorSet) {
       this.#registry = registryFromDescriptorSet(options.descriptorSet);
@@ -105,15 +129,10 @@ export class RowDecoder {
   }
 
   #schema(schemaId: number | null) {
-    if (schemaId === null || this.#select === null) return undefined;
+    if (schemaId === null || this.#lookup === null) return undefined;
     let schema = this.#schemas.get(schemaId);
     if (schema === undefined) {
-      const row = this.#select.get(schemaId) as
-        | { type_name: string; descriptor_set: Uint8Array }
-        | undefined;
-      schema = row
-        ? { typeName: row.type_name, descriptorSet: row.descriptor_set }
-        : null;
+      schema = this.#lookup(schemaId) ?? null;
       this.#schemas.set(schemaId, schema);
     }
     return schema ?? undefined;
