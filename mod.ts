@@ -121,7 +121,7 @@ export {
   type ImportSummary,
   type InvalidBadgerKey,
 } from "./src/badger/mod.ts";
-export type { AsyncStore } from "./src/store/mod.ts";
+export type { AsyncStore, PageRequest } from "./src/store/mod.ts";
 export { type ConnectOptions, connectStore } from "./src/async/mod.ts";
 export {
   type CopiedTable,

@@ -30,12 +30,14 @@ import type {
   AuditEntryInfo,
   AuditMeta,
   Page,
+  ReadOptions,
   ResourceEntry,
   SavedResource,
   WriteOptions,
 } from "../store/types.ts";
 import { decodeMessage, encodeMessage } from "../store/codec.ts";
 import {
+  acceptedTypes,
   optionalLabel,
   prefixUpperBound,
   requireKey,
@@ -56,8 +58,19 @@ import {
 } from "../store/paging.ts";
 import type { WatchOptions } from "../store/watch.ts";
 import { descriptorSetOf } from "../store/schemas.ts";
-import type { AsyncStore } from "../store/async_store.ts";
-import { hasNul, refuseNul } from "../store/nul_refusal.ts";
+import type { AsyncStore, PageRequest } from "../store/async_store.ts";
+import { hasNul, refuseNul, refuseNulInRestore } from "../store/nul_refusal.ts";
+import {
+  pruneCriteria,
+  type PruneOptions,
+  type PrunePacing,
+  type PruneResult,
+} from "../store/retention.ts";
+import {
+  pointInTime,
+  snapshotLookup,
+  type SnapshotRef,
+} from "../store/restore.ts";
 import {
   isConnectionLost,
   isRetryable,
@@ -98,6 +111,10 @@ export function changeChannel(schema: string): string {
 const PREPARED = { prepare: true } as const;
 
 const CURRENT = "(SELECT revision FROM revision_state WHERE id = 1)";
+
+/** The columns of a snapshot as restore and point-in-time reads return it. */
+const SNAPSHOT =
+  "id, archived_at, version_hash, tag, data, schema_id, revision";
 
 /** Every statement the store runs; the benchmarks run the same text on the raw driver. */
 export const PG_SQL = {
@@ -204,6 +221,25 @@ export const PG_SQL = {
       WHERE kind = $1 AND resource_id = $2 AND (archived_at, id) < ($3, $4)
       ORDER BY archived_at DESC, id DESC LIMIT $5) a ON true
     WHERE s.id = 1`,
+  orphanHistory:
+    `SELECT id, archived_at, version_hash, tag, data, schema_id FROM resource_audit_orphans
+    WHERE kind = $1 AND resource_id = $2 ORDER BY archived_at DESC, id DESC`,
+  // The snapshot lookups of restore and point-in-time reads (src/store/restore.ts).
+  byAuditId: `SELECT ${SNAPSHOT} FROM resource_audit
+    WHERE kind = $1 AND resource_id = $2 AND id = $3`,
+  byHash: `SELECT ${SNAPSHOT} FROM resource_audit
+    WHERE kind = $1 AND resource_id = $2 AND version_hash = $3
+    ORDER BY archived_at DESC, id DESC LIMIT 1`,
+  byTag: `SELECT ${SNAPSHOT} FROM resource_audit
+    WHERE kind = $1 AND resource_id = $2 AND tag = $3
+    ORDER BY archived_at DESC, id DESC LIMIT 1`,
+  atTime: `SELECT ${SNAPSHOT} FROM resource_audit
+    WHERE kind = $1 AND resource_id = $2 AND archived_at <= $3
+    ORDER BY archived_at DESC, id DESC LIMIT 1`,
+  // Revisions grow along a history; ties (one transaction) go to the later save.
+  atRevision: `SELECT ${SNAPSHOT} FROM resource_audit
+    WHERE kind = $1 AND resource_id = $2 AND revision <= $3
+    ORDER BY revision DESC, archived_at DESC, id DESC LIMIT 1`,
   deleteAudit:
     `WITH a AS (DELETE FROM resource_audit WHERE kind = $1 AND resource_id = $2
       RETURNING 1),
@@ -409,9 +445,11 @@ export class PostgresStore implements AsyncStore {
     schema: D,
     kind: string,
     id: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>> {
     requireKey("kind", kind);
     requireKey("id", id);
+    const accept = acceptedTypes(options);
     if (hasNul(kind, id)) refuseNul({ kind, id });
     const rows = await this.#read(
       "getResource",
@@ -422,7 +460,7 @@ export class PostgresStore implements AsyncStore {
     if (rows.length === 0) throw new NotFoundError(kind, id);
     const loading = this.#loadTypeNames(rows);
     if (loading !== undefined) await loading;
-    return this.#decode(schema, rows[0], kind, id);
+    return this.#decode(schema, rows[0], kind, id, accept);
   }
 
   /** See `Store.getResourceEntry`. */
@@ -430,9 +468,11 @@ export class PostgresStore implements AsyncStore {
     schema: D,
     kind: string,
     id: string,
+    options?: ReadOptions,
   ): Promise<ResourceEntry<MessageShape<D>>> {
     requireKey("kind", kind);
     requireKey("id", id);
+    const accept = acceptedTypes(options);
     if (hasNul(kind, id)) refuseNul({ kind, id });
     const rows = await this.#read(
       "getResourceEntry",
@@ -447,7 +487,7 @@ export class PostgresStore implements AsyncStore {
     return {
       kind,
       id,
-      message: this.#decode(schema, row, kind, id),
+      message: this.#decode(schema, row, kind, id, accept),
       revision: row.revision as number,
       createRevision: row.create_revision as number,
       updatedAt: new Date(row.updated_at as string),
@@ -458,8 +498,10 @@ export class PostgresStore implements AsyncStore {
   async listResources<D extends DescMessage>(
     schema: D,
     kind: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>[]> {
     requireKey("kind", kind);
+    const accept = acceptedTypes(options);
     if (hasNul(kind)) refuseNul({ kind });
     const rows = await this.#read(
       "listResources",
@@ -476,6 +518,7 @@ export class PostgresStore implements AsyncStore {
         rows[i],
         kind,
         rows[i].id as string,
+        accept,
       );
     }
     return messages;
@@ -485,9 +528,10 @@ export class PostgresStore implements AsyncStore {
   async listResourceEntries<D extends DescMessage>(
     schema: D,
     kind: string,
-    options?: PageOptions,
+    options?: PageOptions & ReadOptions,
   ): Promise<Page<ResourceEntry<MessageShape<D>>>> {
     requireKey("kind", kind);
+    const accept = acceptedTypes(options);
     if (hasNul(kind)) refuseNul({ kind });
     const limit = pageLimit(options);
     const scope = ["resources", kind];
@@ -512,7 +556,7 @@ export class PostgresStore implements AsyncStore {
       entries[i] = {
         kind,
         id,
-        message: this.#decode(schema, row, kind, id),
+        message: this.#decode(schema, row, kind, id, accept),
         revision: row.revision as number,
         createRevision: row.create_revision as number,
         updatedAt: new Date(row.updated_at as string),
@@ -677,6 +721,7 @@ export class PostgresStore implements AsyncStore {
     kind: string,
     resourceId: string,
     versionHash: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>> {
     return this.#auditBy(
       schema,
@@ -685,6 +730,7 @@ export class PostgresStore implements AsyncStore {
       kind,
       resourceId,
       versionHash,
+      options,
     );
   }
 
@@ -694,6 +740,7 @@ export class PostgresStore implements AsyncStore {
     kind: string,
     resourceId: string,
     tag: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>> {
     return this.#auditBy(
       schema,
@@ -702,34 +749,42 @@ export class PostgresStore implements AsyncStore {
       kind,
       resourceId,
       tag,
+      options,
     );
   }
 
-  /** See `Store.listAuditHistory`. */
-  listAuditHistory<D extends DescMessage>(
-    schema: D,
-    kind: string,
-    resourceId: string,
-  ): Promise<AuditEntry<MessageShape<D>>[]>;
   /** See `Store.listAuditHistory` (one page). */
   listAuditHistory<D extends DescMessage>(
     schema: D,
     kind: string,
     resourceId: string,
-    options: PageOptions,
+    options: PageRequest & ReadOptions,
   ): Promise<Page<AuditEntry<MessageShape<D>>>>;
+  /** See `Store.listAuditHistory`. */
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options?: ReadOptions,
+  ): Promise<AuditEntry<MessageShape<D>>[]>;
   async listAuditHistory<D extends DescMessage>(
     schema: D,
     kind: string,
     resourceId: string,
-    options?: PageOptions,
+    options?: PageOptions & ReadOptions,
   ): Promise<
     AuditEntry<MessageShape<D>>[] | Page<AuditEntry<MessageShape<D>>>
   > {
     requireKey("kind", kind);
     requireKey("resourceId", resourceId);
+    const accept = acceptedTypes(options);
     if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
-    if (options === undefined) {
+    // A `limit` or `pageToken` key asks for a page, as on the Store; `{ acceptTypes }`
+    // alone asks for the whole history.
+    if (
+      options === undefined || options === null ||
+      !("limit" in options || "pageToken" in options)
+    ) {
       const rows = await this.#read(
         "listAuditHistory",
         kind,
@@ -742,6 +797,7 @@ export class PostgresStore implements AsyncStore {
         rows.length,
         kind,
         resourceId,
+        accept,
       );
     }
     const limit = pageLimit(options);
@@ -772,6 +828,7 @@ export class PostgresStore implements AsyncStore {
       count,
       kind,
       resourceId,
+      accept,
     );
     const result: Page<AuditEntry<MessageShape<D>>> = { entries, revision };
     if (found.length > limit) {
@@ -782,6 +839,33 @@ export class PostgresStore implements AsyncStore {
       ]);
     }
     return result;
+  }
+
+  /** See `Store.listOrphanedAudit`. */
+  async listOrphanedAudit<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options?: ReadOptions,
+  ): Promise<AuditEntry<MessageShape<D>>[]> {
+    requireKey("kind", kind);
+    requireKey("resourceId", resourceId);
+    const accept = acceptedTypes(options);
+    if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
+    const rows = await this.#read(
+      "listOrphanedAudit",
+      kind,
+      resourceId,
+      (sql) => sql.unsafe(PG_SQL.orphanHistory, [kind, resourceId], PREPARED),
+    );
+    return await this.#historyEntries(
+      schema,
+      rows,
+      rows.length,
+      kind,
+      resourceId,
+      accept,
+    );
   }
 
   /** See `Store.deleteAuditByResourceId`. */
@@ -806,6 +890,281 @@ export class PostgresStore implements AsyncStore {
       },
       true,
     );
+  }
+
+  /**
+   * See `Store.pruneAudit`. Outside a transaction each batch of whole resources is one
+   * short transaction (retried on a serialization failure), so no row stays locked for
+   * the whole prune; PostgreSQL needs no pause between batches (writers of other rows
+   * never wait for a prune). Inside `transaction()` it is part of the caller's.
+   */
+  async pruneAudit(options: PruneOptions): Promise<number> {
+    return (await this.#prune(options, false, PG_PRUNE_PACING)).removed;
+  }
+
+  /**
+   * @internal A prune with its per-kind counts, or with `dryRun` only the counts (one
+   * statement, so one snapshot); for the admin tools (`pruneStore`).
+   */
+  static prune(
+    store: PostgresStore,
+    options: PruneOptions,
+    dryRun: boolean,
+    pacing: PrunePacing = PG_PRUNE_PACING,
+  ): Promise<PruneResult> {
+    return store.#prune(options, dryRun, pacing);
+  }
+
+  async #prune(
+    options: PruneOptions,
+    dryRun: boolean,
+    pacing: PrunePacing,
+  ): Promise<PruneResult> {
+    const criteria = pruneCriteria(options);
+    if (hasNul(criteria.kind, criteria.id)) {
+      refuseNul({ kind: criteria.kind, id: criteria.id });
+    }
+    const label = criteria.kind ?? "*";
+    const result: PruneResult = { removed: 0, kinds: {}, dryRun };
+    const tables: PruneTable[] = criteria.orphans
+      ? ["resource_audit", "resource_audit_orphans"]
+      : ["resource_audit"];
+    const scope: PruneScope = criteria.id !== null
+      ? "id"
+      : criteria.kind !== null
+      ? "kind"
+      : "range";
+    const base = [
+      criteria.keepLast,
+      criteria.olderThan,
+      criteria.keepTagged,
+    ] as const;
+    if (dryRun) {
+      // One statement over both tables: the counts are of one moment.
+      const rows = await this.#read(
+        "pruneAudit",
+        label,
+        undefined,
+        (sql) =>
+          sql.unsafe(
+            pruneCountSql(tables, scope),
+            [...base, ...wideBounds(criteria, scope)],
+            PREPARED,
+          ),
+      );
+      for (const row of rows) {
+        addPruned(
+          result,
+          row.t as PruneTable,
+          row.kind as string,
+          row.n as number,
+        );
+      }
+      return sortKinds(result);
+    }
+    this.#writable("pruneAudit", label, undefined);
+    const batch = (
+      table: PruneTable,
+      bounded: boolean,
+      bounds: (string | null)[],
+    ) =>
+      this.#write("pruneAudit", label, undefined, async (sql) => {
+        const rows = await sql.unsafe(
+          pruneDeleteSql(table, scope, bounded),
+          [...base, ...bounds],
+          PREPARED,
+        );
+        return rows.map((row) =>
+          [row.kind as string, row.n as number] as const
+        );
+      });
+    for (const table of tables) {
+      if (scope === "id" || this.#tx !== null) {
+        // One resource, or inside the caller's transaction: one statement.
+        for (
+          const [kind, n] of await batch(
+            table,
+            false,
+            wideBounds(criteria, scope),
+          )
+        ) addPruned(result, table, kind, n);
+        continue;
+      }
+      let batchRows = pacing.batchRows;
+      let loKind = criteria.kind ?? "";
+      let loId = "";
+      for (let first = true;; first = false) {
+        if (!first && pacing.pauseMs > 0) {
+          await new Promise((r) => setTimeout(r, pacing.pauseMs));
+        }
+        // Outside the batch's transaction: the bound only sizes the batch; the batch
+        // reads its resources afresh in its own statement.
+        const [next] = await this.#read(
+          "pruneAudit",
+          label,
+          undefined,
+          (sql) =>
+            sql.unsafe(
+              pruneBoundarySql(table, scope),
+              [loKind, loId, batchRows - 1],
+              PREPARED,
+            ),
+        );
+        const started = performance.now();
+        const bounds = next === undefined
+          ? [loKind, loId]
+          : scope === "kind"
+          ? [loKind, loId, next.resource_id as string]
+          : [loKind, loId, next.kind as string, next.resource_id as string];
+        for (
+          const [kind, n] of await batch(table, next !== undefined, bounds)
+        ) {
+          addPruned(result, table, kind, n);
+        }
+        if (next === undefined) break;
+        if (pacing.targetMs !== undefined) {
+          const ms = Math.max(performance.now() - started, 1);
+          batchRows = Math.round(
+            Math.min(Math.max(batchRows * pacing.targetMs / ms, 100), 100_000),
+          );
+        }
+        loKind = next.kind as string;
+        loId = next.resource_id as string;
+      }
+    }
+    return sortKinds(result);
+  }
+
+  /** See `Store.restoreResource`. */
+  restoreResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    snapshot: SnapshotRef,
+    options?: WriteOptions,
+  ): Promise<SavedResource> {
+    return this.#restore(kind, id, snapshot, options, schema);
+  }
+
+  /**
+   * @internal A restore without a schema, for the admin tools: the snapshot's bytes
+   * and recorded type stay as they are (`Store.restoreSnapshot` on SQLite).
+   */
+  static restoreSnapshot(
+    store: PostgresStore,
+    kind: string,
+    id: string,
+    snapshot: SnapshotRef,
+    options?: WriteOptions,
+  ): Promise<SavedResource> {
+    return store.#restore(kind, id, snapshot, options, undefined);
+  }
+
+  async #restore(
+    kind: string,
+    id: string,
+    snapshot: SnapshotRef,
+    options: WriteOptions | undefined,
+    schema: DescMessage | undefined,
+  ): Promise<SavedResource> {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    const [lookup, value] = snapshotLookup(snapshot);
+    refuseNulInRestore(kind, id, snapshot);
+    const ifRevision = options?.ifRevision === undefined
+      ? -1
+      : requireRevision("ifRevision", options.ifRevision);
+    const updatedAt = new Date(Date.now()).toISOString();
+    return await this.#write("restoreResource", kind, id, async (sql, tx) => {
+      // The checks come before the counter update, so a refused restore inside the
+      // caller's transaction uses up no revision (as on SQLite).
+      const [rows, actual] = await Promise.all([
+        sql.unsafe(PG_SQL[lookup], [kind, id, value], PREPARED),
+        ifRevision < 0 ? Promise.resolve(-1) : this.#revisionOf(sql, kind, id),
+      ]);
+      if (rows.length === 0) throw new AuditNotFoundError(kind, id, snapshot);
+      if (ifRevision >= 0 && actual !== ifRevision) {
+        throw new ConflictError(kind, id, ifRevision, actual);
+      }
+      const row = rows[0];
+      const data = row.data as Uint8Array;
+      let schemaId = row.schema_id as number | null;
+      if (schema !== undefined) {
+        const loading = this.#loadTypeNames(rows);
+        if (loading !== undefined) await loading;
+        const recorded = schemaId === null
+          ? undefined
+          : this.#shared.typeNames.get(schemaId);
+        if (recorded === undefined) {
+          // No recorded type: the bytes must decode with `schema`, which is recorded.
+          decodeMessage(schema, data, kind, id);
+          schemaId = await this.#schemaId(sql, tx, schema);
+        } else if (recorded !== schema.typeName) {
+          throw new TypeMismatchError(kind, id, recorded, schema.typeName);
+        }
+      }
+      const bump = this.#bump(sql, tx);
+      // After the counter update every writer of resources waits for this one, so the
+      // conditional write below sees the revision checked above or a conflict.
+      const write = ifRevision < 0
+        ? sql.unsafe(
+          PG_SQL.upsert,
+          [kind, id, data, updatedAt, schemaId],
+          PREPARED,
+        )
+        : sql.unsafe(PG_SQL.updateIf, [
+          kind,
+          id,
+          data,
+          updatedAt,
+          schemaId,
+          ifRevision,
+        ], PREPARED);
+      const [, written] = await Promise.all([bump, write]);
+      if (written.length === 0) {
+        throw new ConflictError(
+          kind,
+          id,
+          ifRevision,
+          await this.#revisionOf(sql, kind, id),
+        );
+      }
+      return {
+        revision: written[0].revision as number,
+        updatedAt: new Date(written[0].updated_at as string),
+      };
+    });
+  }
+
+  /** See `Store.getResourceAt`. */
+  async getResourceAt<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    at: Date | number,
+    options?: ReadOptions,
+  ): Promise<AuditEntry<MessageShape<D>>> {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    const accept = acceptedTypes(options);
+    const [lookup, value] = pointInTime(at);
+    if (hasNul(kind, id)) refuseNul({ kind, id });
+    const rows = await this.#read(
+      "getResourceAt",
+      kind,
+      id,
+      (sql) => sql.unsafe(PG_SQL[lookup], [kind, id, value], PREPARED),
+    );
+    if (rows.length === 0) throw new AuditNotFoundError(kind, id, { at });
+    const [entry] = await this.#historyEntries(
+      schema,
+      rows,
+      1,
+      kind,
+      id,
+      accept,
+    );
+    return entry;
   }
 
   /** See `Store.currentRevision`. */
@@ -1182,11 +1541,15 @@ export class PostgresStore implements AsyncStore {
     row: Row,
     kind: string,
     id: string,
+    accept: ReadonlySet<string> | undefined,
   ): MessageShape<D> {
     const schemaId = row.schema_id as number | null;
     if (schemaId !== null) {
       const recorded = this.#shared.typeNames.get(schemaId);
-      if (recorded !== undefined && recorded !== schema.typeName) {
+      if (
+        recorded !== undefined && recorded !== schema.typeName &&
+        !accept?.has(recorded)
+      ) {
         throw new TypeMismatchError(kind, id, recorded, schema.typeName);
       }
     }
@@ -1199,6 +1562,7 @@ export class PostgresStore implements AsyncStore {
     count: number,
     kind: string,
     resourceId: string,
+    accept: ReadonlySet<string> | undefined,
   ): Promise<AuditEntry<MessageShape<D>>[]> {
     const loading = this.#loadTypeNames(rows);
     if (loading !== undefined) await loading;
@@ -1208,8 +1572,9 @@ export class PostgresStore implements AsyncStore {
       const entry: AuditEntry<MessageShape<D>> = {
         id: row.id as number,
         archivedAt: new Date(row.archived_at as string),
-        revision: row.revision as number,
-        message: this.#decode(schema, row, kind, resourceId),
+        // Orphans were set apart before revisions: they carry none (as on SQLite).
+        revision: (row.revision ?? 0) as number,
+        message: this.#decode(schema, row, kind, resourceId, accept),
       };
       if (row.version_hash) entry.versionHash = row.version_hash as string;
       if (row.tag) entry.tag = row.tag as string;
@@ -1225,6 +1590,7 @@ export class PostgresStore implements AsyncStore {
     kind: string,
     resourceId: string,
     value: string,
+    options: ReadOptions | undefined,
   ): Promise<MessageShape<D>> {
     requireKey("kind", kind);
     requireKey("resourceId", resourceId);
@@ -1232,6 +1598,7 @@ export class PostgresStore implements AsyncStore {
       throw new StoreError(`${label} must be a string, got ${typeof value}`);
     }
     requireWellFormed(label, value);
+    const accept = acceptedTypes(options);
     if (hasNul(kind, resourceId, value)) {
       refuseNul({ kind, resourceId, [label]: value });
     }
@@ -1253,8 +1620,111 @@ export class PostgresStore implements AsyncStore {
     }
     const loading = this.#loadTypeNames(rows);
     if (loading !== undefined) await loading;
-    return this.#decode(schema, rows[0], kind, resourceId);
+    return this.#decode(schema, rows[0], kind, resourceId, accept);
   }
+}
+
+type PruneTable = "resource_audit" | "resource_audit_orphans";
+type PruneScope = "range" | "kind" | "id";
+
+/**
+ * The default pacing of a prune on PostgreSQL: batches of whole resources sized to take
+ * about 200 ms, no pause (PostgreSQL locks rows, not the database: other writers never
+ * wait for a batch unless they write the very snapshots it deletes).
+ */
+export const PG_PRUNE_PACING: PrunePacing = {
+  batchRows: 5000,
+  targetMs: 200,
+  pauseMs: 0,
+};
+
+/**
+ * The snapshots of `table` a prune removes among the resources of its scope, as on
+ * SQLite (src/store/retention.ts): ranked newest first per resource, outside the newest
+ * `$1`, archived before `$2` (when not null), untagged unless `$3` is false. Scope
+ * parameters from `$4`: `id` (kind, id), `kind` (kind, after id[, through id]), `range`
+ * (after kind and id[, through kind and id]). Bounded and unbounded forms are separate
+ * statements so a generic plan keeps both bounds on the index.
+ */
+function pruneCandidatesSql(
+  table: PruneTable,
+  scope: PruneScope,
+  bounded: boolean,
+): string {
+  const where = scope === "id"
+    ? "kind = $4 AND resource_id = $5"
+    : scope === "kind"
+    ? `kind = $4 AND resource_id > $5${bounded ? " AND resource_id <= $6" : ""}`
+    : `(kind, resource_id) > ($4, $5)${
+      bounded ? " AND (kind, resource_id) <= ($6, $7)" : ""
+    }`;
+  return `SELECT id, kind FROM (
+      SELECT id, kind, archived_at, tag, row_number() OVER (
+        PARTITION BY kind, resource_id ORDER BY archived_at DESC, id DESC) AS rank
+      FROM ${table} WHERE ${where}) ranked
+    WHERE rank > $1 AND ($2::text IS NULL OR archived_at < $2)
+      AND (NOT $3::boolean OR coalesce(tag, '') = '')`;
+}
+
+/** Deletes one batch and returns how many snapshots went, per kind. */
+function pruneDeleteSql(
+  table: PruneTable,
+  scope: PruneScope,
+  bounded: boolean,
+): string {
+  return `WITH c AS (${pruneCandidatesSql(table, scope, bounded)}),
+    d AS (DELETE FROM ${table} t USING c WHERE t.id = c.id RETURNING t.kind)
+    SELECT kind, count(*) AS n FROM d GROUP BY kind`;
+}
+
+/** Counts what a prune would remove from every table, per kind, in one statement. */
+function pruneCountSql(tables: PruneTable[], scope: PruneScope): string {
+  return tables.map((table) =>
+    `SELECT '${table}' AS t, kind, count(*) AS n
+    FROM (${pruneCandidatesSql(table, scope, false)}) x GROUP BY kind`
+  ).join(" UNION ALL ");
+}
+
+/** The last resource of the next batch: the one holding the row a batch size ahead. */
+function pruneBoundarySql(table: PruneTable, scope: PruneScope): string {
+  return scope === "kind"
+    ? `SELECT kind, resource_id FROM ${table} WHERE kind = $1 AND resource_id > $2
+      ORDER BY kind, resource_id OFFSET $3 LIMIT 1`
+    : `SELECT kind, resource_id FROM ${table} WHERE (kind, resource_id) > ($1, $2)
+      ORDER BY kind, resource_id OFFSET $3 LIMIT 1`;
+}
+
+/** The scope parameters of a whole-scope (unbounded) statement. */
+function wideBounds(
+  criteria: { kind: string | null; id: string | null },
+  scope: PruneScope,
+): (string | null)[] {
+  // Kinds and ids are non-empty, so "" is below every one of them.
+  return scope === "id"
+    ? [criteria.kind, criteria.id]
+    : scope === "kind"
+    ? [criteria.kind, ""]
+    : ["", ""];
+}
+
+function addPruned(
+  result: PruneResult,
+  table: PruneTable,
+  kind: string,
+  n: number,
+): void {
+  const entry = result.kinds[kind] ??= { audit: 0, orphans: 0 };
+  if (table === "resource_audit") entry.audit += n;
+  else entry.orphans += n;
+  result.removed += n;
+}
+
+/** Kinds in code point order, as SQLite's prune reports them. */
+function sortKinds(result: PruneResult): PruneResult {
+  result.kinds = Object.fromEntries(
+    Object.entries(result.kinds).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
+  );
+  return result;
 }
 
 async function compact(

@@ -13,6 +13,7 @@ import type {
   AuditEntryInfo,
   AuditMeta,
   Page,
+  ReadOptions,
   ResourceEntry,
   SavedResource,
   WriteOptions,
@@ -21,8 +22,10 @@ import { Store } from "./store.ts";
 import type { ChangesOptions, ResourceChange } from "./changes.ts";
 import type { PageOptions } from "./paging.ts";
 import type { WatchOptions } from "./watch.ts";
-import type { AsyncStore } from "./async_store.ts";
-import { hasNul, refuseNul } from "./nul_refusal.ts";
+import type { AsyncStore, PageRequest } from "./async_store.ts";
+import type { PruneOptions } from "./retention.ts";
+import type { SnapshotRef } from "./restore.ts";
+import { hasNul, refuseNul, refuseNulInRestore } from "./nul_refusal.ts";
 
 /** Runs `fn` now and returns its result or error as a promise. */
 function settle<T>(fn: () => T): Promise<T> {
@@ -123,10 +126,11 @@ export class SqliteAsyncStore implements AsyncStore {
     schema: D,
     kind: string,
     id: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>> {
     return this.#run((s) => {
       if (hasNul(kind, id)) refuseNul({ kind, id });
-      return s.getResource(schema, kind, id);
+      return s.getResource(schema, kind, id, options);
     });
   }
 
@@ -135,10 +139,11 @@ export class SqliteAsyncStore implements AsyncStore {
     schema: D,
     kind: string,
     id: string,
+    options?: ReadOptions,
   ): Promise<ResourceEntry<MessageShape<D>>> {
     return this.#run((s) => {
       if (hasNul(kind, id)) refuseNul({ kind, id });
-      return s.getResourceEntry(schema, kind, id);
+      return s.getResourceEntry(schema, kind, id, options);
     });
   }
 
@@ -146,10 +151,11 @@ export class SqliteAsyncStore implements AsyncStore {
   listResources<D extends DescMessage>(
     schema: D,
     kind: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>[]> {
     return this.#run((s) => {
       if (hasNul(kind)) refuseNul({ kind });
-      return s.listResources(schema, kind);
+      return s.listResources(schema, kind, options);
     });
   }
 
@@ -157,7 +163,7 @@ export class SqliteAsyncStore implements AsyncStore {
   listResourceEntries<D extends DescMessage>(
     schema: D,
     kind: string,
-    options?: PageOptions,
+    options?: PageOptions & ReadOptions,
   ): Promise<Page<ResourceEntry<MessageShape<D>>>> {
     return this.#run((s) => {
       if (hasNul(kind)) refuseNul({ kind });
@@ -224,12 +230,13 @@ export class SqliteAsyncStore implements AsyncStore {
     kind: string,
     resourceId: string,
     versionHash: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>> {
     return this.#run((s) => {
       if (hasNul(kind, resourceId, versionHash)) {
         refuseNul({ kind, resourceId, versionHash });
       }
-      return s.getAuditByHash(schema, kind, resourceId, versionHash);
+      return s.getAuditByHash(schema, kind, resourceId, versionHash, options);
     });
   }
 
@@ -239,45 +246,58 @@ export class SqliteAsyncStore implements AsyncStore {
     kind: string,
     resourceId: string,
     tag: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>> {
     return this.#run((s) => {
       if (hasNul(kind, resourceId, tag)) refuseNul({ kind, resourceId, tag });
-      return s.getAuditByTag(schema, kind, resourceId, tag);
+      return s.getAuditByTag(schema, kind, resourceId, tag, options);
     });
   }
 
-  /** See `Store.listAuditHistory`. */
-  listAuditHistory<D extends DescMessage>(
-    schema: D,
-    kind: string,
-    resourceId: string,
-  ): Promise<AuditEntry<MessageShape<D>>[]>;
   /** See `Store.listAuditHistory` (one page). */
   listAuditHistory<D extends DescMessage>(
     schema: D,
     kind: string,
     resourceId: string,
-    options: PageOptions,
+    options: PageRequest & ReadOptions,
   ): Promise<Page<AuditEntry<MessageShape<D>>>>;
+  /** See `Store.listAuditHistory`. */
   listAuditHistory<D extends DescMessage>(
     schema: D,
     kind: string,
     resourceId: string,
-    options?: PageOptions,
+    options?: ReadOptions,
+  ): Promise<AuditEntry<MessageShape<D>>[]>;
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options?: ReadOptions & PageOptions,
   ): Promise<
     AuditEntry<MessageShape<D>>[] | Page<AuditEntry<MessageShape<D>>>
   > {
     return this.#run((s) => {
       if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
-      return options === undefined
-        ? s.listAuditHistory(schema, kind, resourceId)
-        : s.listAuditHistory(
-          schema,
-          kind,
-          resourceId,
-          // A page, as the AsyncStore overload promises (limit defaults as in Store).
-          { limit: options.limit, pageToken: options.pageToken },
-        );
+      // The Store decides page or array from the keys of `options`, as documented.
+      return s.listAuditHistory(
+        schema,
+        kind,
+        resourceId,
+        options as ReadOptions & PageRequest,
+      );
+    });
+  }
+
+  /** See `Store.listOrphanedAudit`. */
+  listOrphanedAudit<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options?: ReadOptions,
+  ): Promise<AuditEntry<MessageShape<D>>[]> {
+    return this.#run((s) => {
+      if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
+      return s.listOrphanedAudit(schema, kind, resourceId, options);
     });
   }
 
@@ -287,6 +307,55 @@ export class SqliteAsyncStore implements AsyncStore {
       if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
       return s.deleteAuditByResourceId(kind, resourceId);
     });
+  }
+
+  /** See `Store.pruneAudit`. */
+  pruneAudit(options: PruneOptions): Promise<number> {
+    return this.#run((s) => {
+      if (hasNul(options?.kind, options?.id)) {
+        refuseNul({ kind: options.kind, id: options.id });
+      }
+      return s.pruneAudit(options);
+    });
+  }
+
+  /** See `Store.restoreResource`. */
+  restoreResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    snapshot: SnapshotRef,
+    options?: WriteOptions,
+  ): Promise<SavedResource> {
+    return this.#run((s) => {
+      refuseNulInRestore(kind, id, snapshot);
+      return s.restoreResource(schema, kind, id, snapshot, options);
+    });
+  }
+
+  /** See `Store.getResourceAt`. */
+  getResourceAt<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    at: Date | number,
+    options?: ReadOptions,
+  ): Promise<AuditEntry<MessageShape<D>>> {
+    return this.#run((s) => {
+      if (hasNul(kind, id)) refuseNul({ kind, id });
+      return s.getResourceAt(schema, kind, id, at, options);
+    });
+  }
+
+  /**
+   * @internal Runs `fn` on the wrapped `Store` when the store is free (after an open
+   * transaction of another caller), for the admin tools (prune counts, restore).
+   */
+  static withStore<T>(
+    store: SqliteAsyncStore,
+    fn: (store: Store) => T,
+  ): Promise<T> {
+    return store.#run(fn);
   }
 
   /** See `Store.currentRevision`. */

@@ -15,10 +15,13 @@ import type {
   AuditEntryInfo,
   AuditMeta,
   Page,
+  ReadOptions,
   ResourceEntry,
   SavedResource,
   WriteOptions,
 } from "./types.ts";
+import type { PruneOptions } from "./retention.ts";
+import type { SnapshotRef } from "./restore.ts";
 import type { ChangesOptions, ResourceChange } from "./changes.ts";
 import type { PageOptions } from "./paging.ts";
 import type { WatchOptions } from "./watch.ts";
@@ -27,6 +30,15 @@ import type { WatchOptions } from "./watch.ts";
 type DescMessage = ProtobufDescMessage;
 /** @internal protobuf-es `MessageShape`. */
 type MessageShape<D extends DescMessage> = ProtobufMessageShape<D>;
+
+/**
+ * Options that ask `listAuditHistory` for one page: a `limit` or a `pageToken` key,
+ * as the synchronous `Store` takes them (`{ acceptTypes }` alone asks for the whole
+ * history).
+ */
+export type PageRequest =
+  | { limit: number | undefined; pageToken?: string }
+  | { pageToken: string | undefined; limit?: number };
 
 /**
  * The store behind a connection string: the methods of the synchronous `Store`, each
@@ -74,23 +86,26 @@ export interface AsyncStore extends AsyncDisposable {
     schema: D,
     kind: string,
     id: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>>;
   /** `Store.getResourceEntry`. */
   getResourceEntry<D extends DescMessage>(
     schema: D,
     kind: string,
     id: string,
+    options?: ReadOptions,
   ): Promise<ResourceEntry<MessageShape<D>>>;
   /** `Store.listResources`. */
   listResources<D extends DescMessage>(
     schema: D,
     kind: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>[]>;
   /** `Store.listResourceEntries`. */
   listResourceEntries<D extends DescMessage>(
     schema: D,
     kind: string,
-    options?: PageOptions,
+    options?: PageOptions & ReadOptions,
   ): Promise<Page<ResourceEntry<MessageShape<D>>>>;
   /** `Store.deleteResource`. */
   deleteResource(
@@ -120,6 +135,7 @@ export interface AsyncStore extends AsyncDisposable {
     kind: string,
     resourceId: string,
     versionHash: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>>;
   /** `Store.getAuditByTag`. */
   getAuditByTag<D extends DescMessage>(
@@ -127,22 +143,62 @@ export interface AsyncStore extends AsyncDisposable {
     kind: string,
     resourceId: string,
     tag: string,
+    options?: ReadOptions,
   ): Promise<MessageShape<D>>;
+  /**
+   * `Store.listAuditHistory` with a `limit` or `pageToken` key (even when undefined):
+   * one page.
+   */
+  listAuditHistory<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    resourceId: string,
+    options: PageRequest & ReadOptions,
+  ): Promise<Page<AuditEntry<MessageShape<D>>>>;
   /** `Store.listAuditHistory`: the whole history, newest first. */
   listAuditHistory<D extends DescMessage>(
     schema: D,
     kind: string,
     resourceId: string,
+    options?: ReadOptions,
   ): Promise<AuditEntry<MessageShape<D>>[]>;
-  /** `Store.listAuditHistory` with `{ limit, pageToken }`: one page. */
-  listAuditHistory<D extends DescMessage>(
+  /** `Store.listOrphanedAudit`: snapshots kept after their resource was gone. */
+  listOrphanedAudit<D extends DescMessage>(
     schema: D,
     kind: string,
     resourceId: string,
-    options: PageOptions,
-  ): Promise<Page<AuditEntry<MessageShape<D>>>>;
+    options?: ReadOptions,
+  ): Promise<AuditEntry<MessageShape<D>>[]>;
   /** `Store.deleteAuditByResourceId`. */
   deleteAuditByResourceId(kind: string, resourceId: string): Promise<number>;
+  /**
+   * `Store.pruneAudit`: removes old snapshots (`keepLast`, `olderThan`, tagged kept,
+   * orphans only when asked) and returns how many. Outside a transaction it works in
+   * short transactions of whole resources; inside `transaction()` it is part of it.
+   */
+  pruneAudit(options: PruneOptions): Promise<number>;
+  /**
+   * `Store.restoreResource`: makes a snapshot the current resource again, as a new
+   * change at a new revision; `ifRevision` as for `saveResource`.
+   */
+  restoreResource<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    snapshot: SnapshotRef,
+    options?: WriteOptions,
+  ): Promise<SavedResource>;
+  /**
+   * `Store.getResourceAt`: the newest snapshot archived at or before `at` (a Date or a
+   * revision).
+   */
+  getResourceAt<D extends DescMessage>(
+    schema: D,
+    kind: string,
+    id: string,
+    at: Date | number,
+    options?: ReadOptions,
+  ): Promise<AuditEntry<MessageShape<D>>>;
   /** `Store.currentRevision`. */
   currentRevision(): Promise<number>;
   /** `Store.changesSince`. */

@@ -54,5 +54,5 @@ export {
   type SnapshotRef,
   type SnapshotRow,
 } from "./restore.ts";
-export type { AsyncStore } from "./async_store.ts";
+export type { AsyncStore, PageRequest } from "./async_store.ts";
 export { SqliteAsyncStore } from "./async_sqlite.ts";

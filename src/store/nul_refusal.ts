@@ -56,3 +56,27 @@ export function hasNul(
     (typeof c === "string" && c.includes("\u0000")) ||
     (typeof d === "string" && d.includes("\u0000"));
 }
+
+/**
+ * Throws {@linkcode StoreError} when a restore's kind, id, or snapshot hash or tag
+ * holds NUL.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { refuseNulInRestore } from "./nul_refusal.ts";
+ *
+ * refuseNulInRestore("agent", "a1", { tag: "v1" });
+ * assert.throws(() => refuseNulInRestore("agent", "a1", { tag: "v\u00001" }), /NUL/);
+ * ```
+ */
+export function refuseNulInRestore(
+  kind: unknown,
+  id: unknown,
+  snapshot: unknown,
+): void {
+  const ref = snapshot as { versionHash?: unknown; tag?: unknown } | null;
+  if (hasNul(kind, id, ref?.versionHash, ref?.tag)) {
+    refuseNul({ kind, id, versionHash: ref?.versionHash, tag: ref?.tag });
+  }
+}

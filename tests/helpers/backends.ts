@@ -9,7 +9,10 @@ import {
   type ConnectOptions,
   connectStore,
 } from "../../mod.ts";
+import pg from "postgres";
+import { Buffer } from "node:buffer";
 import { freshSchema, sharedPostgres } from "./postgres.ts";
+import { insertOrphans, type OrphanRow } from "./cli.ts";
 
 /** A way to open a fresh store. */
 export interface Backend {
@@ -27,6 +30,11 @@ export interface Fixture {
   reopen(options?: ConnectOptions): Promise<AsyncStore>;
   /** Closes the store and removes its data. */
   cleanup(): Promise<void>;
+  /**
+   * Adds orphaned snapshots (whose resource is gone, as a migrated Go-era file or a
+   * copy of one holds them) behind the store's back; returns their ids.
+   */
+  insertOrphans(rows: OrphanRow[]): Promise<number[]>;
 }
 
 const sqlite: Backend = {
@@ -42,6 +50,7 @@ const sqlite: Backend = {
         await store.close();
         await Deno.remove(dir, { recursive: true });
       },
+      insertOrphans: (rows) => Promise.resolve(insertOrphans(path, rows)),
     };
   },
 };
@@ -67,6 +76,30 @@ const postgres: Backend = {
         }),
       async cleanup() {
         await store.close();
+      },
+      async insertOrphans(rows) {
+        const sql = pg(server.url, {
+          onnotice: () => {},
+          connection: { search_path: schema },
+        });
+        try {
+          const ids: number[] = [];
+          for (const r of rows) {
+            // The orphans table has no identity: ids come from the copied SQLite rows.
+            const [{ id }] = await sql`
+              INSERT INTO resource_audit_orphans
+                (id, kind, resource_id, data, archived_at, version_hash, tag)
+              SELECT coalesce(max(id), 0) + 1, ${r.kind}, ${r.resourceId}, ${
+              Buffer.from(r.data)
+            },
+                ${r.archivedAt}, ${r.versionHash ?? null}, ${r.tag ?? null}
+              FROM resource_audit_orphans RETURNING id`;
+            ids.push(Number(id));
+          }
+          return ids;
+        } finally {
+          await sql.end();
+        }
       },
     };
   },

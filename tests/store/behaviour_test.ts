@@ -4,7 +4,7 @@
  * SQLite store and on PostgreSQL.
  */
 import assert from "node:assert/strict";
-import { create, fromJson } from "@bufbuild/protobuf";
+import { create, fromJson, toBinary } from "@bufbuild/protobuf";
 import { BytesValueSchema, StructSchema } from "@bufbuild/protobuf/wkt";
 import {
   type AsyncStore,
@@ -14,7 +14,9 @@ import {
   ConflictError,
   NotFoundError,
   type Page,
+  type ReadOptions,
   type ResourceChange,
+  type SnapshotRef,
   StoreClosedError,
   StoreError,
   TypeMismatchError,
@@ -544,9 +546,14 @@ behaviour(
       () => reader.saveAudit(SkillSchema, "skill", "s1", skill("1")),
       () => reader.deleteAuditByResourceId("skill", "s1"),
       () => reader.compactChanges(1),
+      () => reader.pruneAudit({ keepLast: 0 }),
+      () => reader.restoreResource(SkillSchema, "skill", "s1", { auditId: 1 }),
     ];
     for (const write of writes) {
-      await rejects(write(), (e) => e instanceof StoreError);
+      await rejects(
+        write(),
+        (e) => e instanceof StoreError && e.code === "read_only",
+      );
     }
     assert.equal(await store.currentRevision(), 1);
     assert.deepEqual(
@@ -665,5 +672,493 @@ behaviour(
     const ids = (await store.listResourceEntries(SkillSchema, "skill")).entries
       .map((e) => e.id);
     assert.deepEqual(ids, ["outside"]);
+  },
+);
+
+/** Runs `fn` with `Date.now` at `times` in turn (one per call), then the real clock. */
+async function atTimes<T>(times: string[], fn: () => Promise<T>): Promise<T> {
+  const realNow = Date.now;
+  const queue = times.map((t) => Date.parse(t));
+  Date.now = () => queue.shift() ?? realNow();
+  try {
+    return await fn();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+const DAY = (n: number) => `2026-01-0${n}T00:00:00.000Z`;
+
+/** skill/s1 with snapshots v1 (tagged stable) .. v5 archived on days 1..5. */
+async function fiveSnapshots(store: AsyncStore): Promise<void> {
+  await store.saveResource(SkillSchema, "skill", "s1", skill("v5"));
+  await atTimes([1, 2, 3, 4, 5].map(DAY), async () => {
+    for (let n = 1; n <= 5; n++) {
+      await store.saveAudit(
+        SkillSchema,
+        "skill",
+        "s1",
+        skill(`v${n}`),
+        n === 1 ? { tag: "stable" } : {},
+      );
+    }
+  });
+}
+
+const names = (entries: AuditEntry<Skill>[]) =>
+  entries.map((e) => e.message.name);
+
+behaviour(
+  "pruneAudit: keepLast, olderThan and both; tagged kept unless keepTagged: false; kind and id narrow it; no revision taken",
+  async (store) => {
+    await fiveSnapshots(store);
+    await store.saveResource(SkillSchema, "tool", "t1", skill("t"));
+    await store.saveAudit(SkillSchema, "tool", "t1", skill("t1"));
+    await store.saveAudit(SkillSchema, "tool", "t1", skill("t2"));
+    const revision = await store.currentRevision();
+    const history = () => store.listAuditHistory(SkillSchema, "skill", "s1");
+    // Outside the newest 3 (v2, v1) and older than day 3.5: v2 (v1 is tagged).
+    assert.equal(
+      await store.pruneAudit({
+        keepLast: 3,
+        olderThan: new Date("2026-01-03T12:00:00.000Z"),
+      }),
+      1,
+    );
+    assert.deepEqual(names(await history()), ["v5", "v4", "v3", "v1"]);
+    assert.equal(
+      await store.pruneAudit({
+        kind: "skill",
+        olderThan: new Date("2026-01-04T12:00:00.000Z"),
+      }),
+      2,
+    );
+    assert.deepEqual(names(await history()), ["v5", "v1"]);
+    assert.equal(
+      (await store.listAuditHistory(SkillSchema, "tool", "t1")).length,
+      2,
+    );
+    assert.equal(
+      await store.pruneAudit({
+        kind: "skill",
+        id: "s1",
+        keepLast: 0,
+        keepTagged: false,
+      }),
+      2,
+    );
+    assert.deepEqual(await history(), []);
+    assert.equal(await store.pruneAudit({ keepLast: 1 }), 1);
+    assert.deepEqual(
+      names(await store.listAuditHistory(SkillSchema, "tool", "t1")),
+      ["t2"],
+    );
+    assert.equal(await store.pruneAudit({ keepLast: 1 }), 0);
+    assert.equal(await store.currentRevision(), revision);
+  },
+);
+
+behaviour(
+  "pruneAudit refuses without keepLast or olderThan, and bad values, before writing",
+  async (store) => {
+    await fiveSnapshots(store);
+    const refused = [
+      { kind: "skill" },
+      {},
+      { keepLast: -1 },
+      { keepLast: 1.5 },
+      { olderThan: new Date("nonsense") },
+      { keepLast: 1, id: "s1" },
+      { keepLast: 1, kind: "" },
+      { keepLast: 1, orphans: "yes" as unknown as boolean },
+    ];
+    for (const options of refused) {
+      await rejects(
+        store.pruneAudit(options),
+        (e) => e instanceof StoreError && e.code === undefined,
+      );
+    }
+    await rejects(
+      store.pruneAudit({ kind: "skill" }),
+      (e) => e instanceof StoreError && /keepLast or olderThan/.test(e.message),
+    );
+    assert.equal(
+      (await store.listAuditHistory(SkillSchema, "skill", "s1")).length,
+      5,
+    );
+  },
+);
+
+behaviour(
+  "pruneAudit inside transaction() is part of it: rolled back with it, committed with it",
+  async (store) => {
+    await fiveSnapshots(store);
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        assert.equal(await tx.pruneAudit({ keepLast: 1 }), 3);
+        assert.equal(
+          (await tx.listAuditHistory(SkillSchema, "skill", "s1")).length,
+          2,
+        );
+        throw new Error("undo");
+      }),
+      /undo/,
+    );
+    assert.equal(
+      (await store.listAuditHistory(SkillSchema, "skill", "s1")).length,
+      5,
+    );
+    const removed = await store.transaction(async (tx) => {
+      await tx.saveResource(SkillSchema, "skill", "s2", skill("x"));
+      return await tx.pruneAudit({ keepLast: 1, keepTagged: false });
+    });
+    assert.equal(removed, 4);
+    assert.deepEqual(
+      names(await store.listAuditHistory(SkillSchema, "skill", "s1")),
+      ["v5"],
+    );
+  },
+);
+
+behaviour(
+  "pruneAudit over many resources and kinds removes exactly the selected snapshots",
+  async (store) => {
+    // Enough resources for several batches whatever the batch size settles at.
+    await store.transaction(async (tx) => {
+      for (const kind of ["a", "b", "c"]) {
+        for (let i = 0; i < 40; i++) {
+          const id = `r${String(i).padStart(2, "0")}`;
+          await tx.saveResource(SkillSchema, kind, id, skill(id));
+          for (let n = 0; n < 3; n++) {
+            await tx.saveAudit(SkillSchema, kind, id, skill(`${id}-${n}`));
+          }
+        }
+      }
+    });
+    assert.equal(await store.pruneAudit({ keepLast: 2, kind: "b" }), 40);
+    assert.equal(await store.pruneAudit({ keepLast: 1 }), 200);
+    for (const kind of ["a", "b", "c"]) {
+      const left = await store.listAuditHistory(SkillSchema, kind, "r39");
+      assert.deepEqual(names(left), ["r39-2"]);
+    }
+  },
+);
+
+behaviour(
+  "orphaned snapshots: listed newest first with their labels, pruned only with orphans: true",
+  async (store, fixture) => {
+    const data = (n: string) => toBinary(SkillSchema, skill(n));
+    const ids = await fixture.insertOrphans([
+      {
+        kind: "skill",
+        resourceId: "gone",
+        data: data("o1"),
+        archivedAt: DAY(1),
+        tag: "v1",
+      },
+      {
+        kind: "skill",
+        resourceId: "gone",
+        data: data("o2"),
+        archivedAt: DAY(2),
+        versionHash: "h2",
+      },
+      {
+        kind: "skill",
+        resourceId: "gone",
+        data: data("o3"),
+        archivedAt: DAY(2),
+      },
+    ]);
+    const orphans = await store.listOrphanedAudit(SkillSchema, "skill", "gone");
+    assert.deepEqual(orphans, [
+      {
+        id: ids[2],
+        archivedAt: new Date(DAY(2)),
+        revision: 0,
+        message: skill("o3"),
+      },
+      {
+        id: ids[1],
+        archivedAt: new Date(DAY(2)),
+        revision: 0,
+        message: skill("o2"),
+        versionHash: "h2",
+      },
+      {
+        id: ids[0],
+        archivedAt: new Date(DAY(1)),
+        revision: 0,
+        message: skill("o1"),
+        tag: "v1",
+      },
+    ]);
+    assert.deepEqual(
+      await store.listOrphanedAudit(SkillSchema, "skill", "other"),
+      [],
+    );
+    assert.equal(await store.pruneAudit({ keepLast: 0 }), 0);
+    assert.equal(
+      await store.pruneAudit({ keepLast: 1, orphans: true }),
+      1, // o2: o3 is the newest, o1 is tagged
+    );
+    assert.deepEqual(
+      names(await store.listOrphanedAudit(SkillSchema, "skill", "gone")),
+      ["o3", "o1"],
+    );
+    assert.equal(await store.deleteAuditByResourceId("skill", "gone"), 2);
+  },
+);
+
+behaviour(
+  "restoreResource: a new change at a new revision, in the change feed; ifRevision honoured; errors carry their fields",
+  async (store) => {
+    await store.saveResource(SkillSchema, "skill", "s1", skill("v1"));
+    const tagged = await store.saveAudit(
+      SkillSchema,
+      "skill",
+      "s1",
+      skill("v1"),
+      { tag: "stable", versionHash: "h1" },
+    );
+    const broken = await store.saveResource(
+      SkillSchema,
+      "skill",
+      "s1",
+      skill("v2"),
+    );
+    await store.saveAudit(SkillSchema, "skill", "s1", skill("v2"));
+    await rejects(
+      store.restoreResource(SkillSchema, "skill", "s1", { tag: "stable" }, {
+        ifRevision: broken.revision - 1,
+      }),
+      (e) =>
+        e instanceof ConflictError && e.kind === "skill" && e.id === "s1" &&
+        e.expected === broken.revision - 1 && e.actual === broken.revision,
+    );
+    await rejects(
+      store.restoreResource(SkillSchema, "skill", "s1", { tag: "nope" }),
+      (e) =>
+        e instanceof AuditNotFoundError && e.id === "s1" &&
+        e.lookup.tag === "nope",
+    );
+    await rejects(
+      store.restoreResource(SkillSchema, "skill", "s1", { auditId: 999 }),
+      (e) => e instanceof AuditNotFoundError && e.lookup.auditId === 999,
+    );
+    await rejects(
+      store.restoreResource(SkillSchema, "skill", "s1", {} as SnapshotRef),
+      (e) => e instanceof StoreError && !(e instanceof AuditNotFoundError),
+    );
+    await rejects(
+      store.restoreResource(AgentSchema, "skill", "s1", { versionHash: "h1" }),
+      (e) =>
+        e instanceof TypeMismatchError &&
+        e.recordedType === SkillSchema.typeName &&
+        e.requestedType === AgentSchema.typeName,
+    );
+    assert.equal(await store.currentRevision(), broken.revision);
+    const restored = await store.restoreResource(
+      SkillSchema,
+      "skill",
+      "s1",
+      { versionHash: "h1" },
+      { ifRevision: broken.revision },
+    );
+    assert.equal(restored.revision, broken.revision + 1);
+    assert.ok(restored.updatedAt instanceof Date);
+    const entry = await store.getResourceEntry(SkillSchema, "skill", "s1");
+    assert.deepEqual(
+      [entry.message.name, entry.revision, entry.createRevision],
+      ["v1", restored.revision, 1],
+    );
+    assert.deepEqual(await store.changesSince(broken.revision), [
+      { revision: restored.revision, kind: "skill", id: "s1", type: "put" },
+    ]);
+    assert.equal(
+      (await store.listAuditHistory(SkillSchema, "skill", "s1")).length,
+      2,
+    );
+    const again = await store.restoreResource(SkillSchema, "skill", "s1", {
+      auditId: tagged.id,
+    });
+    assert.equal(again.revision, restored.revision + 1);
+    await rejects(
+      store.restoreResource(SkillSchema, "skill", "missing", { tag: "stable" }),
+      (e) => e instanceof AuditNotFoundError && e.id === "missing",
+    );
+    // In a transaction: one revision with the other writes, undone with them.
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.restoreResource(SkillSchema, "skill", "s1", { tag: "x" })
+          .catch(() => {});
+        await tx.restoreResource(SkillSchema, "skill", "s1", {
+          tag: "stable",
+        });
+        throw new Error("undo");
+      }),
+      /undo/,
+    );
+    assert.equal(await store.currentRevision(), again.revision);
+  },
+);
+
+behaviour(
+  "getResourceAt: the newest snapshot at or before a Date or a revision",
+  async (store) => {
+    const first = await store.saveResource(
+      SkillSchema,
+      "skill",
+      "s1",
+      skill("v1"),
+    );
+    await atTimes(
+      [DAY(1)],
+      () =>
+        store.saveAudit(SkillSchema, "skill", "s1", skill("v1"), {
+          tag: "one",
+        }),
+    );
+    const second = await store.saveResource(
+      SkillSchema,
+      "skill",
+      "s1",
+      skill("v2"),
+    );
+    await atTimes(
+      [DAY(3)],
+      () => store.saveAudit(SkillSchema, "skill", "s1", skill("v2")),
+    );
+    const byDate = await store.getResourceAt(
+      SkillSchema,
+      "skill",
+      "s1",
+      new Date(DAY(2)),
+    );
+    assert.deepEqual(
+      [byDate.message.name, byDate.tag, byDate.revision],
+      ["v1", "one", first.revision],
+    );
+    assert.deepEqual(byDate.archivedAt, new Date(DAY(1)));
+    assert.equal(
+      (await store.getResourceAt(SkillSchema, "skill", "s1", new Date(DAY(3))))
+        .message.name,
+      "v2",
+    );
+    assert.equal(
+      (await store.getResourceAt(SkillSchema, "skill", "s1", first.revision))
+        .message.name,
+      "v1",
+    );
+    const latest = await store.getResourceAt(
+      SkillSchema,
+      "skill",
+      "s1",
+      second.revision,
+    );
+    assert.equal(latest.message.name, "v2");
+    assert.equal(latest.tag, undefined);
+    await rejects(
+      store.getResourceAt(SkillSchema, "skill", "s1", new Date("2025-12-31")),
+      (e) =>
+        e instanceof AuditNotFoundError && e.kind === "skill" &&
+        e.id === "s1" && e.lookup.at instanceof Date,
+    );
+    await rejects(
+      store.getResourceAt(SkillSchema, "skill", "s1", 0),
+      (e) => e instanceof AuditNotFoundError && e.lookup.at === 0,
+    );
+    for (const at of [-1, 1.5, new Date("nonsense")]) {
+      await rejects(
+        store.getResourceAt(SkillSchema, "skill", "s1", at),
+        (e) => e instanceof StoreError && !(e instanceof AuditNotFoundError),
+      );
+    }
+    await rejects(
+      store.getResourceAt(AgentSchema, "skill", "s1", first.revision),
+      (e) => e instanceof TypeMismatchError,
+    );
+  },
+);
+
+behaviour(
+  "acceptTypes: every typed read decodes rows recorded as a type it names, and only those",
+  async (store, fixture) => {
+    await store.saveResource(SkillSchema, "skill", "s1", skill("s1"));
+    const snap = await store.saveAudit(
+      SkillSchema,
+      "skill",
+      "s1",
+      skill("s1"),
+      { tag: "v1", versionHash: "h1" },
+    );
+    await fixture.insertOrphans([{
+      kind: "skill",
+      resourceId: "gone",
+      data: toBinary(SkillSchema, skill("o")),
+      archivedAt: DAY(1),
+    }]);
+    const accept: ReadOptions = { acceptTypes: [SkillSchema.typeName] };
+    const wrong: ReadOptions = { acceptTypes: ["example.v1.Other"] };
+    const reads: ((o: ReadOptions) => Promise<unknown>)[] = [
+      (o) => store.getResource(AgentSchema, "skill", "s1", o),
+      (o) => store.getResourceEntry(AgentSchema, "skill", "s1", o),
+      (o) => store.listResources(AgentSchema, "skill", o),
+      (o) => store.listResourceEntries(AgentSchema, "skill", o),
+      (o) => store.getAuditByHash(AgentSchema, "skill", "s1", "h1", o),
+      (o) => store.getAuditByTag(AgentSchema, "skill", "s1", "v1", o),
+      (o) => store.listAuditHistory(AgentSchema, "skill", "s1", o),
+      (o) =>
+        store.listAuditHistory(AgentSchema, "skill", "s1", {
+          ...o,
+          limit: 5,
+        }),
+      (o) => store.getResourceAt(AgentSchema, "skill", "s1", snap.revision, o),
+    ];
+    for (const read of reads) {
+      await read(accept);
+      await rejects(
+        read(wrong),
+        (e) =>
+          e instanceof TypeMismatchError &&
+          e.recordedType === SkillSchema.typeName &&
+          e.requestedType === AgentSchema.typeName,
+      );
+    }
+    assert.equal(
+      (await store.getResource(AgentSchema, "skill", "s1", accept)).name,
+      "s1",
+    );
+    // { acceptTypes } alone is a plain call (the whole history), a limit asks a page.
+    const whole = await store.listAuditHistory(
+      AgentSchema,
+      "skill",
+      "s1",
+      accept,
+    );
+    assert.ok(Array.isArray(whole));
+    assert.equal(whole[0].message.name, "s1");
+    const page = await store.listAuditHistory(AgentSchema, "skill", "s1", {
+      ...accept,
+      limit: 1,
+    });
+    assert.deepEqual(page.entries.map((e) => e.id), [snap.id]);
+    const entries = await store.listResourceEntries(AgentSchema, "skill", {
+      ...accept,
+      limit: 1,
+    });
+    assert.equal(entries.entries[0].message.name, "s1");
+    // Orphans carry no recorded type: any schema reads them.
+    assert.equal(
+      (await store.listOrphanedAudit(AgentSchema, "skill", "gone", wrong))[0]
+        .message.name,
+      "o",
+    );
+    await rejects(
+      store.getResource(SkillSchema, "skill", "s1", {
+        acceptTypes: "x" as unknown as string[],
+      }),
+      (e) => e instanceof StoreError && /acceptTypes/.test(e.message),
+    );
   },
 );
