@@ -147,3 +147,8 @@ export {
   type StoreBackupOptions,
   storeMigrationStatus,
 } from "./src/admin/mod.ts";
+export {
+  pruneStore,
+  restoreStore,
+  storeRestorePreview,
+} from "./src/admin/mod.ts";

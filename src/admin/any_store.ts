@@ -130,7 +130,12 @@ export async function inspectStore(
   return inspectDatabase(sqlitePath(location), options);
 }
 
-async function onScratch<T>(
+/**
+ * @internal Runs `fn` on a scratch SQLite copy of resource (kind, id) of the PostgreSQL
+ * store at `location` (its row, snapshots, changes and schemas), so the SQLite admin
+ * reads give the same output on both backends; a `NotFoundError` names the store.
+ */
+export async function onScratch<T>(
   location: string,
   options: LocationOptions,
   kind: string,

@@ -9,7 +9,8 @@
  * The functions for a store at any location, SQLite or PostgreSQL, are in
  * `any_store.ts` (on PostgreSQL: the reads in `postgres.ts`, NDJSON export and
  * import in `ndjson_export_postgres.ts` and `ndjson_import_postgres.ts`, backup into
- * a SQLite file in `backup_postgres.ts`).
+ * a SQLite file in `backup_postgres.ts`); prune and restore at any location in
+ * `store_lifecycle.ts`.
  *
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/store/`,
  * `src/decode/`, `src/postgres/`, `src/copy/` (scratch copies of PostgreSQL rows).
@@ -77,3 +78,8 @@ export {
   type StoreBackupOptions,
   storeMigrationStatus,
 } from "./any_store.ts";
+export {
+  pruneStore,
+  restoreStore,
+  storeRestorePreview,
+} from "./store_lifecycle.ts";

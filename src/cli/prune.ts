@@ -7,9 +7,19 @@
  */
 import { pruneHistory, vacuumStore } from "../admin/prune.ts";
 import type { VacuumResult } from "../admin/prune.ts";
+import { pruneStore } from "../admin/store_lifecycle.ts";
+import { pgLabel } from "../admin/postgres.ts";
 import { escapeControl } from "../decode/text.ts";
+import { isPostgresUrl } from "../postgres/connection.ts";
+import type { PruneResult } from "../store/retention.ts";
 import { openStore } from "../store/store.ts";
-import { COMMON_OPTIONS, parse, positionals, sqliteFile } from "./args.ts";
+import {
+  COMMON_OPTIONS,
+  dbPath,
+  parse,
+  positionals,
+  schemaOption,
+} from "./args.ts";
 import type { Command } from "./command.ts";
 import {
   formatBytes,
@@ -20,7 +30,7 @@ import {
 } from "./output.ts";
 
 const HELP =
-  `Usage: deno run -A cli.ts prune [--db PATH] [--kind K] [--id ID] [--keep-last N]
+  `Usage: deno run -A cli.ts prune [--db PATH|URL] [--kind K] [--id ID] [--keep-last N]
                               [--older-than AGE] [--include-tagged] [--orphans]
                               [--dry-run] [--vacuum] [--json]
 
@@ -31,7 +41,9 @@ newest N and older. One of the two is required. Tagged snapshots are kept unless
 --include-tagged; orphaned snapshots (whose resource is gone) only with --orphans.
 
 Options:
-  --db PATH          database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --db PATH|URL      database file or postgres:// URL (default: $PROTOSTORE_DB, else
+                     ./protostore.sqlite); passwords are never printed
+  --schema NAME      PostgreSQL: the schema holding the store (default public)
   --kind K           only resources of kind K
   --id ID            only resource K/ID (needs --kind)
   --keep-last N      keep the newest N snapshots of each resource
@@ -39,13 +51,15 @@ Options:
   --include-tagged   remove tagged snapshots too
   --orphans          prune orphaned snapshots too, by the same rules
   --dry-run          print what would be removed, per kind; write nothing
-  --vacuum           afterwards, rebuild the file so it shrinks (holds the write lock
-                     for the whole rebuild; backup --vacuum --to FILE does not)
+  --vacuum           SQLite: afterwards, rebuild the file so it shrinks (holds the
+                     write lock for the whole rebuild; backup --vacuum --to FILE
+                     does not); refused on PostgreSQL
   --json             print one JSON document
 
 The file does not shrink by itself after a prune: SQLite keeps the freed pages and
 reuses them for later writes. Use --vacuum, or write a compacted copy with
-backup --vacuum --to FILE.
+backup --vacuum --to FILE. On PostgreSQL, autovacuum makes the space reusable; each
+batch of resources is one short transaction, so writers never wait for the prune.
 `;
 
 /** The `prune` command. */
@@ -53,7 +67,7 @@ export const pruneCommand: Command = {
   summary:
     "remove old audit snapshots (--keep-last N, --older-than 30d, --dry-run)",
   help: HELP,
-  run(args, output) {
+  async run(args, output) {
     const { values, positionals: rest } = parse(args, {
       ...COMMON_OPTIONS,
       kind: { type: "string" },
@@ -92,10 +106,18 @@ export const pruneCommand: Command = {
         throw new UsageError(`--${flag} needs a value`, "prune");
       }
     }
-    const path = sqliteFile(values, output, "prune");
+    const location = dbPath(values.db, output);
+    const where = schemaOption(values.schema, location, "prune");
+    const postgres = isPostgresUrl(location);
+    if (values.vacuum && postgres) {
+      throw new UsageError(
+        "--vacuum rebuilds a SQLite file; on PostgreSQL autovacuum makes the freed " +
+          "space reusable (VACUUM FULL shrinks the tables, locking them): run without --vacuum",
+        "prune",
+      );
+    }
     const dryRun = values["dry-run"] ?? false;
-    using store = openStore(path, { readOnly: dryRun, migrate: !dryRun });
-    const result = pruneHistory(store, {
+    const options = {
       kind: values.kind,
       id: values.id,
       keepLast,
@@ -103,12 +125,21 @@ export const pruneCommand: Command = {
       keepTagged: !values["include-tagged"],
       orphans: values.orphans ?? false,
       dryRun,
-    });
-    const vacuum: VacuumResult | undefined = values.vacuum
-      ? vacuumStore(store)
-      : undefined;
+    };
+    let result: PruneResult;
+    let vacuum: VacuumResult | undefined;
+    if (postgres) {
+      result = await pruneStore(location, { ...where, ...options });
+    } else {
+      using store = openStore(location, { readOnly: dryRun, migrate: !dryRun });
+      result = pruneHistory(store, options);
+      if (values.vacuum) vacuum = vacuumStore(store);
+    }
+    const label = postgres ? pgLabel({ url: location, ...where }) : location;
     if (values.json) {
-      output.out(toJsonText({ path, ...result, vacuum: vacuum ?? null }));
+      output.out(
+        toJsonText({ path: label, ...result, vacuum: vacuum ?? null }),
+      );
       return 0;
     }
     const rules = [
@@ -122,7 +153,9 @@ export const pruneCommand: Command = {
     output.out(
       `${
         dryRun ? "Would remove" : "Removed"
-      } ${result.removed} snapshot(s) from ${escapeControl(path)} (${rules})\n`,
+      } ${result.removed} snapshot(s) from ${
+        escapeControl(label)
+      } (${rules})\n`,
     );
     const kinds = Object.entries(result.kinds);
     if (kinds.length > 0) {
@@ -140,7 +173,7 @@ export const pruneCommand: Command = {
           formatBytes(vacuum.bytesAfter)
         }\n`,
       );
-    } else if (!dryRun && result.removed > 0) {
+    } else if (!dryRun && result.removed > 0 && !postgres) {
       output.out(
         "\nThe file keeps its size: SQLite reuses the freed pages for later writes. " +
           "To shrink it, run prune --vacuum, or write a compacted copy with " +

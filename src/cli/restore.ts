@@ -4,19 +4,24 @@
  *
  * @module
  */
-import { restorePreview, restoreSnapshot } from "../admin/restore.ts";
+import { restoreStore, storeRestorePreview } from "../admin/store_lifecycle.ts";
 import { formatChange } from "../decode/diff.ts";
 import { escapeControl } from "../decode/text.ts";
 import type { SnapshotRef } from "../store/restore.ts";
-import { openStore } from "../store/store.ts";
-import { COMMON_OPTIONS, parse, positionals, sqliteFile } from "./args.ts";
+import {
+  COMMON_OPTIONS,
+  dbPath,
+  parse,
+  positionals,
+  schemaOption,
+} from "./args.ts";
 import { DECODE_HELP, DECODE_OPTIONS, decodeOptions } from "./decode_flags.ts";
 import type { Command } from "./command.ts";
 import { formatTime, toJsonText, UsageError } from "./output.ts";
 
 const HELP =
   `Usage: deno run -A cli.ts restore KIND ID (--snapshot AUDIT_ID | --hash H | --tag T)
-                                [--yes] [--db PATH] [--json] [decoding options]
+                                [--yes] [--db PATH|URL] [--json] [decoding options]
 
 Makes a snapshot of resource KIND ID its current state again, as a new change (a new
 revision; the history is not rewritten). Shows the field-level changes first and, on a
@@ -25,7 +30,9 @@ not a terminal). The restore happens only if the resource is still at the revisi
 shown (else nothing is written and the command fails).
 
 Options:
-  --db PATH          database file (default: $PROTOSTORE_DB, else ./protostore.sqlite)
+  --db PATH|URL      database file or postgres:// URL (default: $PROTOSTORE_DB, else
+                     ./protostore.sqlite); passwords are never printed
+  --schema NAME      PostgreSQL: the schema holding the store (default public)
   --snapshot ID      the snapshot with this id (audit-history lists them)
   --hash H           the newest snapshot with version hash H
   --tag T            the newest snapshot with tag T
@@ -39,7 +46,7 @@ export const restoreCommand: Command = {
   summary:
     "make a snapshot current again, showing the diff first (--snapshot/--hash/--tag)",
   help: HELP,
-  run(args, output) {
+  async run(args, output) {
     const { values, positionals: rest } = parse(args, {
       ...COMMON_OPTIONS,
       ...DECODE_OPTIONS,
@@ -86,14 +93,12 @@ export const restoreCommand: Command = {
         "restore",
       );
     }
-    const path = sqliteFile(values, output, "restore");
-    const preview = restorePreview(
-      path,
-      kind,
-      id,
-      ref,
-      decodeOptions(values, "restore"),
-    );
+    const location = dbPath(values.db, output);
+    const where = schemaOption(values.schema, location, "restore");
+    const preview = await storeRestorePreview(location, kind, id, ref, {
+      ...where,
+      ...decodeOptions(values, "restore"),
+    });
     const snap = preview.snapshot;
     if (!values.json) {
       output.out(
@@ -120,8 +125,8 @@ export const restoreCommand: Command = {
         return 0;
       }
     }
-    using store = openStore(path);
-    const saved = restoreSnapshot(store, kind, id, ref, {
+    const saved = await restoreStore(location, kind, id, ref, {
+      ...where,
       ifRevision: preview.currentRevision,
     });
     if (values.json) {

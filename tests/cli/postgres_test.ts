@@ -454,9 +454,7 @@ Deno.test("commands that work on SQLite files only refuse a postgres:// --db wit
   const server = await sharedPostgres();
   for (
     const command of [
-      "prune",
       "downgrade",
-      "restore",
     ]
   ) {
     const result = await runCli([command, "--db", server.url]);
@@ -466,8 +464,6 @@ Deno.test("commands that work on SQLite files only refuse a postgres:// --db wit
       /works on a SQLite database file, not on PostgreSQL|rebuilds a SQLite file|takes|needs|requires/,
     );
   }
-  const prune = await runCli(["prune", "--keep-last", "1", "--db", server.url]);
-  assert.match(prune.stderr, /prune works on a SQLite database file/);
   // downgrade says what it does and what to do instead, in one line.
   const downgrade = await runCli(["downgrade"], {
     env: { PROTOSTORE_DB: server.url },
