@@ -66,6 +66,28 @@ export type PageRequest =
  * });
  * assert.equal(await store.currentRevision(), saved.revision + 1);
  * ```
+ *
+ * @example History lifecycle: point-in-time reads, restore, prune (same on PostgreSQL)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connectStore } from "@protostore/store";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ *
+ * await using store = await connectStore(`${await Deno.makeTempDir()}/app.sqlite`);
+ * const v = (n: number) => fromJson(StructSchema, { v: n });
+ * const first = await store.saveResource(StructSchema, "agent", "a1", v(1));
+ * await store.saveAudit(StructSchema, "agent", "a1", v(1), { tag: "stable" });
+ * const broken = await store.saveResource(StructSchema, "agent", "a1", v(2));
+ * await store.saveAudit(StructSchema, "agent", "a1", v(2));
+ * const then = await store.getResourceAt(StructSchema, "agent", "a1", first.revision);
+ * assert.equal(then.tag, "stable");
+ * const restored = await store.restoreResource(StructSchema, "agent", "a1", { tag: "stable" }, {
+ *   ifRevision: broken.revision,
+ * });
+ * assert.equal(restored.revision, broken.revision + 1);
+ * assert.equal(await store.pruneAudit({ keepLast: 1, keepTagged: false }), 1);
+ * ```
  */
 export interface AsyncStore extends AsyncDisposable {
   /** What the store is on: a file path, or the connection string without its password. */
