@@ -55,6 +55,8 @@ export const exportCommand: Command = {
       throw new UsageError("--kind needs a value", "export");
     }
     const location = dbPath(values.db, output);
+    // The lines are the store's data: written as they are, not redacted.
+    const write = output.data ?? output.out;
     let batch = "";
     for await (
       const line of exportStore(location, {
@@ -66,11 +68,11 @@ export const exportCommand: Command = {
     ) {
       batch += line + "\n";
       if (batch.length > 1 << 16) {
-        output.out(batch);
+        write(batch);
         batch = "";
       }
     }
-    output.out(batch);
+    write(batch);
     return 0;
   },
 };

@@ -87,6 +87,7 @@ export async function main(
     ...given,
     out: (text) => given.out(redactSecrets(text)),
     err: (text) => given.err(redactSecrets(text)),
+    data: given.data ?? given.out,
   };
   const debug = args.includes("--debug");
   const rest = args.filter((a) => a !== "--debug");

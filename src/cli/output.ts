@@ -26,6 +26,13 @@ export interface Output {
   out(text: string): void;
   /** Writes text to standard error. */
   err(text: string): void;
+  /**
+   * Writes data lines to standard output exactly as given (`export`): `main` routes
+   * `out` and `err` through the password redaction, but a store's own data must not be
+   * rewritten, or an id holding `scheme://user:pw@` text would come back altered on
+   * import. Defaults to `out`.
+   */
+  data?(text: string): void;
   /** Colour/styles allowed on standard output. */
   color: boolean;
   /** Standard error is a terminal (progress bars). */

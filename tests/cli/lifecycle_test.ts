@@ -201,3 +201,32 @@ Deno.test("export | import: the same rows in a new database; a broken line is re
     assertFailure(await runCli(["import", "--db", `${dir}/other.sqlite`]), 2);
   });
 });
+
+Deno.test("export writes the store's data as it is: ids, tags and messages holding a URL with a password come back unchanged on import", async () => {
+  await withTempDir(async (dir) => {
+    const db = `${dir}/db.sqlite`;
+    const url = "postgres://app:s3cret@db.internal/app?password=x";
+    {
+      using store = openStore(db);
+      const skill = create(SkillSchema, { name: url, description: url });
+      store.saveResource(SkillSchema, "skill", url, skill);
+      store.saveAudit(SkillSchema, "skill", url, skill, { tag: url });
+    }
+    const out = await runCli(["export", "--db", db, "--history", "--decoded"]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /s3cret/);
+    const file = `${dir}/export.ndjson`;
+    Deno.writeTextFileSync(file, out.stdout);
+    const copy = `${dir}/copy.sqlite`;
+    assert.equal((await runCli(["import", file, "--db", copy])).code, 0);
+    assert.deepEqual(dumpRows(copy), dumpRows(db));
+    // Messages about the run are still redacted.
+    const refused = await runCli([
+      "export",
+      "--db",
+      "postgres://app:s3cret@127.0.0.1:1/app",
+    ]);
+    assert.equal(refused.code, 1);
+    assert.doesNotMatch(refused.stderr + refused.stdout, /s3cret/);
+  });
+});
