@@ -310,13 +310,30 @@ export class SqliteAsyncStore implements AsyncStore {
   }
 
   /** See `Store.pruneAudit`. */
-  pruneAudit(options: PruneOptions): Promise<number> {
-    return this.#run((s) => {
+  async pruneAudit(options: PruneOptions): Promise<number> {
+    if (this.#inTransaction) {
+      // Part of the caller's transaction: no pauses, nothing to await.
+      return await this.#run((s) => {
+        if (hasNul(options?.kind, options?.id)) {
+          refuseNul({ kind: options.kind, id: options.id });
+        }
+        return s.pruneAudit(options);
+      });
+    }
+    // One batch per turn, the pauses awaited (the synchronous Store blocks in them), so
+    // the event loop runs between batches; each batch waits for a transaction another
+    // caller opened on this store meanwhile, instead of joining it.
+    const steps = await this.#run((s) => {
       if (hasNul(options?.kind, options?.id)) {
         refuseNul({ kind: options.kind, id: options.id });
       }
-      return s.pruneAudit(options);
+      return Store.pruneSteps(s, options);
     });
+    for (;;) {
+      const step = await this.#run(() => steps.next());
+      if (step.done) return step.value.removed;
+      await new Promise((resolve) => setTimeout(resolve, step.value));
+    }
   }
 
   /** See `Store.restoreResource`. */

@@ -196,7 +196,8 @@ export interface AsyncStore extends AsyncDisposable {
   /**
    * `Store.pruneAudit`: removes old snapshots (`keepLast`, `olderThan`, tagged kept,
    * orphans only when asked) and returns how many. Outside a transaction it works in
-   * short transactions of whole resources; inside `transaction()` it is part of it.
+   * short transactions of whole resources, and the event loop runs between them (on
+   * SQLite the pauses are awaited); inside `transaction()` it is part of it.
    */
   pruneAudit(options: PruneOptions): Promise<number>;
   /**

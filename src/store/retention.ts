@@ -225,6 +225,44 @@ export function pruneSnapshots(
   dryRun = false,
   pacing: PrunePacing = PRUNE_PACING,
 ): PruneResult {
+  const steps = pruneSteps(db, options, run, dryRun, pacing);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    sleep(step.value);
+  }
+}
+
+/**
+ * {@linkcode pruneSnapshots} one batch at a time: each `next()` runs one write
+ * transaction and yields the pause (ms) to take before the next, with the lock free;
+ * the return value is the result. The synchronous Store blocks through the pauses; the
+ * async wrapper awaits them, so its event loop runs between batches.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openStore, Store } from "../../mod.ts";
+ * import { fromJson } from "@bufbuild/protobuf";
+ * import { StructSchema } from "@bufbuild/protobuf/wkt";
+ * import { pruneSteps } from "./retention.ts";
+ *
+ * using store = openStore(await Deno.makeTempFile({ suffix: ".sqlite" }));
+ * store.saveResource(StructSchema, "agent", "a1", fromJson(StructSchema, {}));
+ * for (let i = 0; i < 3; i++) store.saveAudit(StructSchema, "agent", "a1", fromJson(StructSchema, { i }));
+ * const steps = pruneSteps(Store.connectionOf(store), { keepLast: 1 }, (fn) => store.transaction(fn));
+ * let step = steps.next();
+ * while (!step.done) step = steps.next();
+ * assert.equal(step.value.removed, 2);
+ * ```
+ */
+export function* pruneSteps(
+  db: DatabaseSync,
+  options: PruneOptions,
+  run: RunInTransaction,
+  dryRun = false,
+  pacing: PrunePacing = PRUNE_PACING,
+): Generator<number, PruneResult, void> {
   const criteria = pruneCriteria(options);
   const result: PruneResult = { removed: 0, kinds: {}, dryRun };
   const tables: Table[] = criteria.orphans
@@ -243,7 +281,7 @@ export function pruneSnapshots(
     } else {
       ensureBatchTable(db);
       for (const table of tables) {
-        remove(db, table, criteria, run, result, pacing);
+        yield* remove(db, table, criteria, run, result, pacing);
       }
     }
   } catch (error) {
@@ -322,14 +360,14 @@ function ensureBatchTable(db: DatabaseSync): void {
   );
 }
 
-function remove(
+function* remove(
   db: DatabaseSync,
   table: Table,
   criteria: Criteria,
   run: RunInTransaction,
   result: PruneResult,
   pacing: PrunePacing,
-): void {
+): Generator<number, void, void> {
   const scope = scopeOf(criteria);
   const base = params(criteria, scope);
   const select = db.prepare(
@@ -362,7 +400,7 @@ function remove(
   let loKind = criteria.kind ?? "";
   let loId = "";
   for (let first = true;; first = false) {
-    if (!first && pause > 0) sleep(pause);
+    if (!first && pause > 0) yield pause;
     // Outside the batch's transaction: the bound only sizes the batch; the batch
     // itself re-reads its resources under the write lock.
     const lastRow = (next.get(

@@ -26,7 +26,12 @@ import {
 import { prepareDatabase } from "../migrate/runner.ts";
 import { timeCheckFailure } from "../migrate/time_checks.ts";
 import { SchemaIds } from "./schemas.ts";
-import { type PruneOptions, pruneSnapshots } from "./retention.ts";
+import {
+  type PruneOptions,
+  type PruneResult,
+  pruneSnapshots,
+  pruneSteps,
+} from "./retention.ts";
 import {
   pointInTime,
   RESTORE_SQL,
@@ -1524,6 +1529,23 @@ export class Store implements Disposable {
   /** @internal The connection, for library functions that work on the same file. */
   static connectionOf(store: Store): DatabaseSync {
     return store.#live();
+  }
+
+  /**
+   * @internal `pruneAudit` one write transaction at a time (see `pruneSteps` in
+   * retention.ts), for the async wrapper, which awaits the pauses between batches.
+   */
+  static pruneSteps(
+    store: Store,
+    options: PruneOptions,
+  ): Generator<number, PruneResult, void> {
+    const db = store.#live();
+    const scope = typeof options?.kind === "string" ? options.kind : "*";
+    return pruneSteps(
+      db,
+      options,
+      (fn) => store.#write("pruneAudit", scope, undefined, fn),
+    );
   }
 
   /**

@@ -1162,3 +1162,46 @@ behaviour(
     );
   },
 );
+
+behaviour(
+  "pruneAudit lets other work run between its batches; a transaction opened meanwhile neither joins it nor takes it in",
+  async (store) => {
+    // More snapshots than one batch holds (SQLite starts at 2,000 a batch).
+    await store.transaction(async (tx) => {
+      for (let r = 0; r < 50; r++) {
+        const id = `r${String(r).padStart(2, "0")}`;
+        await tx.saveResource(SkillSchema, "skill", id, skill(id));
+        for (let n = 0; n < 50; n++) {
+          await tx.saveAudit(SkillSchema, "skill", id, skill(`${n}`));
+        }
+      }
+    });
+    let ticks = 0;
+    let rolledBack: Promise<unknown> | undefined;
+    const timer = setInterval(() => {
+      ticks++;
+      // A transaction on the same store while the prune is between batches.
+      rolledBack ??= store.transaction(async (tx) => {
+        await tx.saveResource(SkillSchema, "skill", "inside", skill("x"));
+        throw new Error("undo");
+      }).catch((error) => error);
+    }, 1);
+    let removed: number;
+    try {
+      removed = await store.pruneAudit({ keepLast: 1 });
+    } finally {
+      clearInterval(timer);
+    }
+    assert.ok(ticks > 0, "no timer ran while the prune was going");
+    assert.match(String(await rolledBack), /undo/);
+    assert.equal(removed, 50 * 49);
+    assert.equal(
+      (await store.listAuditHistory(SkillSchema, "skill", "r49")).length,
+      1,
+    );
+    await rejects(
+      store.getResource(SkillSchema, "skill", "inside"),
+      (e) => e instanceof NotFoundError,
+    );
+  },
+);
