@@ -223,23 +223,3 @@ export function shownStore(location: string, schema?: string): string {
 export function shownLocation(location: string): string {
   return escapeControl(redactUrl(location));
 }
-
-/**
- * The database file of a command that works on SQLite files only: `dbPath`, refusing a `postgres://` location and
- * `--schema` with a usage error that says what to do instead.
- */
-export function sqliteFile(
-  values: { db?: string; schema?: string },
-  output: Output,
-  command: string,
-): string {
-  const path = dbPath(values.db, output);
-  if (isPostgresUrl(path) || values.schema !== undefined) {
-    throw new UsageError(
-      `${command} works on a SQLite database file, not on PostgreSQL; ` +
-        "copy the store to a file first (cli.ts copy --from URL --to FILE)",
-      command,
-    );
-  }
-  return path;
-}
