@@ -403,40 +403,16 @@ export class PostgresStore implements AsyncStore {
     const updatedAt = new Date(Date.now()).toISOString();
     return await this.#write("saveResource", kind, id, async (sql, tx) => {
       const schemaId = await this.#schemaId(sql, tx, schema);
-      const bump = this.#bump(sql, tx);
-      const write = ifRevision < 0
-        ? sql.unsafe(
-          PG_SQL.upsert,
-          [kind, id, data, updatedAt, schemaId],
-          PREPARED,
-        )
-        : ifRevision === 0
-        ? sql.unsafe(
-          PG_SQL.create,
-          [kind, id, data, updatedAt, schemaId],
-          PREPARED,
-        )
-        : sql.unsafe(PG_SQL.updateIf, [
-          kind,
-          id,
-          data,
-          updatedAt,
-          schemaId,
-          ifRevision,
-        ], PREPARED);
-      const [, rows] = await Promise.all([bump, write]);
-      if (rows.length === 0) {
-        throw new ConflictError(
-          kind,
-          id,
-          ifRevision,
-          await this.#revisionOf(sql, kind, id),
-        );
-      }
-      return {
-        revision: rows[0].revision as number,
-        updatedAt: new Date(rows[0].updated_at as string),
-      };
+      return await this.#put(
+        sql,
+        tx,
+        kind,
+        id,
+        data,
+        updatedAt,
+        schemaId,
+        ifRevision,
+      );
     });
   }
 
@@ -447,20 +423,8 @@ export class PostgresStore implements AsyncStore {
     id: string,
     options?: ReadOptions,
   ): Promise<MessageShape<D>> {
-    requireKey("kind", kind);
-    requireKey("id", id);
-    const accept = acceptedTypes(options);
-    if (hasNul(kind, id)) refuseNul({ kind, id });
-    const rows = await this.#read(
-      "getResource",
-      kind,
-      id,
-      (sql) => sql.unsafe(PG_SQL.get, [kind, id], PREPARED),
-    );
-    if (rows.length === 0) throw new NotFoundError(kind, id);
-    const loading = this.#loadTypeNames(rows);
-    if (loading !== undefined) await loading;
-    return this.#decode(schema, rows[0], kind, id, accept);
+    const [row, accept] = await this.#current("get", kind, id, options);
+    return this.#decode(schema, row, kind, id, accept);
   }
 
   /** See `Store.getResourceEntry`. */
@@ -470,28 +434,8 @@ export class PostgresStore implements AsyncStore {
     id: string,
     options?: ReadOptions,
   ): Promise<ResourceEntry<MessageShape<D>>> {
-    requireKey("kind", kind);
-    requireKey("id", id);
-    const accept = acceptedTypes(options);
-    if (hasNul(kind, id)) refuseNul({ kind, id });
-    const rows = await this.#read(
-      "getResourceEntry",
-      kind,
-      id,
-      (sql) => sql.unsafe(PG_SQL.entry, [kind, id], PREPARED),
-    );
-    if (rows.length === 0) throw new NotFoundError(kind, id);
-    const loading = this.#loadTypeNames(rows);
-    if (loading !== undefined) await loading;
-    const row = rows[0];
-    return {
-      kind,
-      id,
-      message: this.#decode(schema, row, kind, id, accept),
-      revision: row.revision as number,
-      createRevision: row.create_revision as number,
-      updatedAt: new Date(row.updated_at as string),
-    };
+    const [row, accept] = await this.#current("entry", kind, id, options);
+    return this.#entry(schema, row, kind, id, accept);
   }
 
   /** See `Store.listResources`. */
@@ -553,14 +497,7 @@ export class PostgresStore implements AsyncStore {
     for (let i = 0; i < count; i++) {
       const row = found[i];
       const id = row.id as string;
-      entries[i] = {
-        kind,
-        id,
-        message: this.#decode(schema, row, kind, id, accept),
-        revision: row.revision as number,
-        createRevision: row.create_revision as number,
-        updatedAt: new Date(row.updated_at as string),
-      };
+      entries[i] = this.#entry(schema, row, kind, id, accept);
     }
     const result: Page<ResourceEntry<MessageShape<D>>> = { entries, revision };
     if (found.length > limit) {
@@ -785,16 +722,10 @@ export class PostgresStore implements AsyncStore {
       options === undefined || options === null ||
       !("limit" in options || "pageToken" in options)
     ) {
-      const rows = await this.#read(
+      return await this.#wholeHistory(
         "listAuditHistory",
-        kind,
-        resourceId,
-        (sql) => sql.unsafe(PG_SQL.history, [kind, resourceId], PREPARED),
-      );
-      return await this.#historyEntries(
+        PG_SQL.history,
         schema,
-        rows,
-        rows.length,
         kind,
         resourceId,
         accept,
@@ -852,16 +783,10 @@ export class PostgresStore implements AsyncStore {
     requireKey("resourceId", resourceId);
     const accept = acceptedTypes(options);
     if (hasNul(kind, resourceId)) refuseNul({ kind, resourceId });
-    const rows = await this.#read(
+    return await this.#wholeHistory(
       "listOrphanedAudit",
-      kind,
-      resourceId,
-      (sql) => sql.unsafe(PG_SQL.orphanHistory, [kind, resourceId], PREPARED),
-    );
-    return await this.#historyEntries(
+      PG_SQL.orphanHistory,
       schema,
-      rows,
-      rows.length,
       kind,
       resourceId,
       accept,
@@ -1103,36 +1028,18 @@ export class PostgresStore implements AsyncStore {
           throw new TypeMismatchError(kind, id, recorded, schema.typeName);
         }
       }
-      const bump = this.#bump(sql, tx);
       // After the counter update every writer of resources waits for this one, so the
-      // conditional write below sees the revision checked above or a conflict.
-      const write = ifRevision < 0
-        ? sql.unsafe(
-          PG_SQL.upsert,
-          [kind, id, data, updatedAt, schemaId],
-          PREPARED,
-        )
-        : sql.unsafe(PG_SQL.updateIf, [
-          kind,
-          id,
-          data,
-          updatedAt,
-          schemaId,
-          ifRevision,
-        ], PREPARED);
-      const [, written] = await Promise.all([bump, write]);
-      if (written.length === 0) {
-        throw new ConflictError(
-          kind,
-          id,
-          ifRevision,
-          await this.#revisionOf(sql, kind, id),
-        );
-      }
-      return {
-        revision: written[0].revision as number,
-        updatedAt: new Date(written[0].updated_at as string),
-      };
+      // conditional write sees the revision checked above or a conflict.
+      return await this.#put(
+        sql,
+        tx,
+        kind,
+        id,
+        data,
+        updatedAt,
+        schemaId,
+        ifRevision,
+      );
     });
   }
 
@@ -1479,6 +1386,43 @@ export class PostgresStore implements AsyncStore {
     }
   }
 
+  /**
+   * Writes the resource row at this transaction's revision: unconditionally when
+   * `ifRevision` is negative, as a new row only when it is 0, else only over that
+   * revision; a {@linkcode ConflictError} with the revision found when refused.
+   */
+  async #put(
+    sql: Sql | TransactionSql,
+    tx: TxState,
+    kind: string,
+    id: string,
+    data: Uint8Array,
+    updatedAt: string,
+    schemaId: number | null,
+    ifRevision: number,
+  ): Promise<SavedResource> {
+    const bump = this.#bump(sql, tx);
+    const row = [kind, id, data, updatedAt, schemaId];
+    const write = ifRevision < 0
+      ? sql.unsafe(PG_SQL.upsert, row, PREPARED)
+      : ifRevision === 0
+      ? sql.unsafe(PG_SQL.create, row, PREPARED)
+      : sql.unsafe(PG_SQL.updateIf, [...row, ifRevision], PREPARED);
+    const [, rows] = await Promise.all([bump, write]);
+    if (rows.length === 0) {
+      throw new ConflictError(
+        kind,
+        id,
+        ifRevision,
+        await this.#revisionOf(sql, kind, id),
+      );
+    }
+    return {
+      revision: rows[0].revision as number,
+      updatedAt: new Date(rows[0].updated_at as string),
+    };
+  }
+
   async #revisionOf(
     sql: Sql | TransactionSql,
     kind: string,
@@ -1514,8 +1458,10 @@ export class PostgresStore implements AsyncStore {
     return id;
   }
 
-  /** Loads the type names of the schema ids in `rows` that are not cached yet. */
-  /** Resolves when the type names are cached; `undefined` when they already are. */
+  /**
+   * Loads the type names of the schema ids in `rows` that are not cached yet; resolves
+   * when they are, `undefined` when they already were.
+   */
   #loadTypeNames(rows: Row[]): Promise<void> | undefined {
     const names = this.#shared.typeNames;
     let missing: number[] | undefined;
@@ -1533,6 +1479,50 @@ export class PostgresStore implements AsyncStore {
         }
       },
     );
+  }
+
+  /**
+   * The row of (kind, id) as `statement` reads it, its type name cached, with the
+   * types `options` accept; {@linkcode NotFoundError} when there is none.
+   */
+  async #current(
+    statement: "get" | "entry",
+    kind: string,
+    id: string,
+    options: ReadOptions | undefined,
+  ): Promise<[Row, ReadonlySet<string> | undefined]> {
+    requireKey("kind", kind);
+    requireKey("id", id);
+    const accept = acceptedTypes(options);
+    if (hasNul(kind, id)) refuseNul({ kind, id });
+    const rows = await this.#read(
+      statement === "get" ? "getResource" : "getResourceEntry",
+      kind,
+      id,
+      (sql) => sql.unsafe(PG_SQL[statement], [kind, id], PREPARED),
+    );
+    if (rows.length === 0) throw new NotFoundError(kind, id);
+    const loading = this.#loadTypeNames(rows);
+    if (loading !== undefined) await loading;
+    return [rows[0], accept];
+  }
+
+  /** A resource row read with its revisions as a {@linkcode ResourceEntry}. */
+  #entry<D extends DescMessage>(
+    schema: D,
+    row: Row,
+    kind: string,
+    id: string,
+    accept: ReadonlySet<string> | undefined,
+  ): ResourceEntry<MessageShape<D>> {
+    return {
+      kind,
+      id,
+      message: this.#decode(schema, row, kind, id, accept),
+      revision: row.revision as number,
+      createRevision: row.create_revision as number,
+      updatedAt: new Date(row.updated_at as string),
+    };
   }
 
   /** Decodes a row's `data` after checking its recorded type against `schema`'s. */
@@ -1554,6 +1544,31 @@ export class PostgresStore implements AsyncStore {
       }
     }
     return decodeMessage(schema, row.data as Uint8Array, kind, id);
+  }
+
+  /** Every snapshot `statement` reads for (kind, resourceId), decoded, in its order. */
+  async #wholeHistory<D extends DescMessage>(
+    op: string,
+    statement: string,
+    schema: D,
+    kind: string,
+    resourceId: string,
+    accept: ReadonlySet<string> | undefined,
+  ): Promise<AuditEntry<MessageShape<D>>[]> {
+    const rows = await this.#read(
+      op,
+      kind,
+      resourceId,
+      (sql) => sql.unsafe(statement, [kind, resourceId], PREPARED),
+    );
+    return await this.#historyEntries(
+      schema,
+      rows,
+      rows.length,
+      kind,
+      resourceId,
+      accept,
+    );
   }
 
   async #historyEntries<D extends DescMessage>(
