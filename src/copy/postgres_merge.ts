@@ -63,6 +63,27 @@ const SNAPSHOT_TYPES: ColumnType[] = [
   "int",
 ];
 
+/**
+ * No row of `table` (a snapshot table) equals the staged snapshot `m`: same resource,
+ * time, labels and bytes.
+ */
+function notIn(table: "resource_audit" | "resource_audit_orphans"): string {
+  return `NOT EXISTS (SELECT 1 FROM ${table} a
+      WHERE a.kind = m.kind AND a.resource_id = m.resource_id
+        AND a.archived_at = m.archived_at
+        AND a.version_hash IS NOT DISTINCT FROM m.version_hash
+        AND a.tag IS NOT DISTINCT FROM m.tag AND a.data = m.data)`;
+}
+
+/** The staged snapshots `table` lacks, equal staged rows once (the first staged). */
+function newStaged(table: "resource_audit" | "resource_audit_orphans"): string {
+  return `SELECT m.* FROM (
+        SELECT DISTINCT ON (kind, resource_id, archived_at, version_hash, tag, data) *
+        FROM ${SNAPSHOTS}
+        ORDER BY kind, resource_id, archived_at, version_hash, tag, data, ord) m
+      WHERE ${notIn(table)}`;
+}
+
 const SQL = {
   stage: `CREATE TEMP TABLE ${RESOURCES} (ord int8, kind text COLLATE "C",
       id text COLLATE "C", data bytea, updated_at text COLLATE "C", schema_id int8)
@@ -126,16 +147,7 @@ const SQL = {
   // A snapshot slotted before newer ones of its resource takes the revision of the
   // next newer one, so revisions keep growing along the history (getResourceAt by
   // revision relies on it). Equal staged rows go in once.
-  snapshots: `WITH p AS (
-      SELECT m.* FROM (
-        SELECT DISTINCT ON (kind, resource_id, archived_at, version_hash, tag, data) *
-        FROM ${SNAPSHOTS}
-        ORDER BY kind, resource_id, archived_at, version_hash, tag, data, ord) m
-      WHERE NOT EXISTS (SELECT 1 FROM resource_audit a
-        WHERE a.kind = m.kind AND a.resource_id = m.resource_id
-          AND a.archived_at = m.archived_at
-          AND a.version_hash IS NOT DISTINCT FROM m.version_hash
-          AND a.tag IS NOT DISTINCT FROM m.tag AND a.data = m.data)),
+  snapshots: `WITH p AS (${newStaged("resource_audit")}),
     ins AS (
       INSERT INTO resource_audit (id, kind, resource_id, data, archived_at, version_hash, tag,
         schema_id, revision)
@@ -148,23 +160,9 @@ const SQL = {
       RETURNING 1)
     SELECT count(*)::int8 AS added FROM ins`,
   snapshotMissing: `SELECT m.ord FROM ${SNAPSHOTS} m
-    WHERE NOT EXISTS (SELECT 1 FROM resource_audit a
-      WHERE a.kind = m.kind AND a.resource_id = m.resource_id
-        AND a.archived_at = m.archived_at
-        AND a.version_hash IS NOT DISTINCT FROM m.version_hash
-        AND a.tag IS NOT DISTINCT FROM m.tag AND a.data = m.data)
-    LIMIT 1`,
+    WHERE ${notIn("resource_audit")} LIMIT 1`,
   // $1: the last snapshot id.
-  orphans: `WITH p AS (
-      SELECT m.* FROM (
-        SELECT DISTINCT ON (kind, resource_id, archived_at, version_hash, tag, data) *
-        FROM ${SNAPSHOTS}
-        ORDER BY kind, resource_id, archived_at, version_hash, tag, data, ord) m
-      WHERE NOT EXISTS (SELECT 1 FROM resource_audit_orphans a
-        WHERE a.kind = m.kind AND a.resource_id = m.resource_id
-          AND a.archived_at = m.archived_at
-          AND a.version_hash IS NOT DISTINCT FROM m.version_hash
-          AND a.tag IS NOT DISTINCT FROM m.tag AND a.data = m.data)),
+  orphans: `WITH p AS (${newStaged("resource_audit_orphans")}),
     ins AS (
       INSERT INTO resource_audit_orphans (id, kind, resource_id, data, archived_at, version_hash, tag,
         schema_id)
@@ -174,12 +172,7 @@ const SQL = {
       RETURNING 1)
     SELECT count(*)::int8 AS added FROM ins`,
   orphanMissing: `SELECT m.ord FROM ${SNAPSHOTS} m
-    WHERE NOT EXISTS (SELECT 1 FROM resource_audit_orphans a
-      WHERE a.kind = m.kind AND a.resource_id = m.resource_id
-        AND a.archived_at = m.archived_at
-        AND a.version_hash IS NOT DISTINCT FROM m.version_hash
-        AND a.tag IS NOT DISTINCT FROM m.tag AND a.data = m.data)
-    LIMIT 1`,
+    WHERE ${notIn("resource_audit_orphans")} LIMIT 1`,
   // The merge's changes commit with one notification: watchers wake and read them.
   finish:
     "UPDATE revision_state SET revision = $1::int8 WHERE id = 1 RETURNING pg_notify($2, $1::int8::text)",
