@@ -23,16 +23,15 @@ import {
   DECODE_OPTIONS,
   decodedWithLabel,
   decodeOptions,
+  renderDecoded,
 } from "./decode_flags.ts";
 import type { Command } from "./command.ts";
 import {
   bold,
   dim,
-  fields,
   formatBytes,
   formatTime,
   type Output,
-  prettyMessage,
   toJsonText,
   UsageError,
 } from "./output.ts";
@@ -268,13 +267,10 @@ function indent(text: string, spaces: number): string {
 }
 
 function renderSnapshot(entry: HistoryEntry, output: Output): string {
-  return fields(output, [
+  return renderDecoded(output, entry, [
     ["snapshot", entry.id],
     ["archived", formatTime(entry.archivedAt)],
     ["version hash", entry.versionHash],
     ["tag", entry.tag],
-    ["size", formatBytes(entry.size)],
-    ["type", decodedWithLabel(entry.decodedWith, entry.type)],
-    ...(entry.reason ? [["note", entry.reason] as [string, unknown]] : []),
-  ]) + "\n" + prettyMessage(entry.message) + "\n";
+  ]);
 }

@@ -6,7 +6,13 @@
  */
 import { messageOf, StoreError } from "../errors.ts";
 import type { DecodeOptions } from "../admin/row_decoder.ts";
-import { UsageError } from "./output.ts";
+import {
+  fields,
+  formatBytes,
+  type Output,
+  prettyMessage,
+  UsageError,
+} from "./output.ts";
 
 /** The parseArgs options for decoding. */
 export const DECODE_OPTIONS = {
@@ -74,4 +80,32 @@ export function decodedWithLabel(
     default:
       return "undecodable: shown as base64";
   }
+}
+
+/** A decoded message with what the CLI tells about it (a resource or a snapshot). */
+export interface Decoded {
+  size: number;
+  type: string | null;
+  decodedWith: string;
+  message: unknown;
+  reason?: string;
+}
+
+/**
+ * A decoded message for people: the `head` fields, its size and how it was decoded,
+ * the `more` fields, any note, then the message itself.
+ */
+export function renderDecoded(
+  output: Output,
+  decoded: Decoded,
+  head: [string, unknown][],
+  more: [string, unknown][] = [],
+): string {
+  return fields(output, [
+    ...head,
+    ["size", formatBytes(decoded.size)],
+    ["type", decodedWithLabel(decoded.decodedWith, decoded.type)],
+    ...more,
+    ...(decoded.reason ? [["note", decoded.reason] as [string, unknown]] : []),
+  ]) + "\n" + prettyMessage(decoded.message) + "\n";
 }

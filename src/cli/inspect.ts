@@ -19,8 +19,8 @@ import {
 import {
   DECODE_HELP,
   DECODE_OPTIONS,
-  decodedWithLabel,
   decodeOptions,
+  renderDecoded,
 } from "./decode_flags.ts";
 import type { Command } from "./command.ts";
 import { migrationTable } from "./migration_table.ts";
@@ -31,7 +31,6 @@ import {
   formatBytes,
   formatTime,
   type Output,
-  prettyMessage,
   table,
   toJsonText,
   UsageError,
@@ -95,29 +94,24 @@ export const inspectCommand: Command = {
         output.out(toJsonText(resource));
         return 0;
       }
-      output.out(
-        fields(output, [
+      output.out(renderDecoded(
+        output,
+        resource,
+        [
           ["kind", resource.kind],
           ["id", resource.id],
           ["updated", formatTime(resource.updatedAt)],
-          ["size", formatBytes(resource.size)],
-          ["type", decodedWithLabel(resource.decodedWith, resource.type)],
-          ...(resource.revision !== undefined
-            ? [[
-              "revision",
-              `${resource.revision} (created at ${resource.createRevision}; ` +
-              `changes in the log: ${
-                resource.changeRevisions?.length
-                  ? resource.changeRevisions.join(", ")
-                  : "none"
-              })`,
-            ] as [string, unknown]]
-            : []),
-          ...(resource.reason
-            ? [["note", resource.reason] as [string, unknown]]
-            : []),
-        ]) + "\n" + prettyMessage(resource.message) + "\n",
-      );
+        ],
+        resource.revision === undefined ? [] : [[
+          "revision",
+          `${resource.revision} (created at ${resource.createRevision}; ` +
+          `changes in the log: ${
+            resource.changeRevisions?.length
+              ? resource.changeRevisions.join(", ")
+              : "none"
+          })`,
+        ]],
+      ));
       return 0;
     }
     if (values.descriptors || values.type || values["type-for"]) {
