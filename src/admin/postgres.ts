@@ -3,8 +3,9 @@
  * resource or history. Every read runs in one `READ ONLY` transaction (the server
  * refuses any write in it), so inspecting a production store cannot change it.
  *
- * One resource and one snapshot are read here and decoded by the same code as on SQLite
- * (`inspectedRow`, `toEntry`), so the output is the same on both backends. A whole
+ * One resource, one snapshot, and a restore preview (the resource and one snapshot) are
+ * read here and decoded by the same code as on SQLite (`inspectedRow`, `toEntry`,
+ * `previewOf`), so the output is the same on both backends. A whole
  * history is read into a private scratch SQLite file (its rows and the message schemas
  * they use), which the SQLite history then streams from: `AuditHistory.entries()` is a
  * synchronous, lazy generator, which a PostgreSQL cursor cannot feed.
@@ -43,6 +44,13 @@ import {
   type RecordedSchema,
   RowDecoder,
 } from "./row_decoder.ts";
+import { previewOf, type RestorePreview } from "./restore.ts";
+import { PG_SQL } from "../postgres/store.ts";
+import {
+  snapshotLookup,
+  type SnapshotRef,
+  type SnapshotRow,
+} from "../store/restore.ts";
 
 /** Where a PostgreSQL store is: its connection string and schema. */
 export interface PgLocation {
@@ -346,32 +354,92 @@ export function pgInspectResource(
   const label = pgLabel(location);
   return withPool(location, "inspect", (sql) =>
     readOnly(sql, async (tx) => {
-      const [row] = await tx.unsafe(
-        `SELECT updated_at, data, schema_id, revision, create_revision,
-           ARRAY(SELECT revision FROM resource_changes c
-             WHERE c.kind = r.kind AND c.id = r.id ORDER BY revision) AS changes
-         FROM resources r WHERE kind = $1 AND id = $2`,
-        [kind, id],
-      );
-      if (row === undefined) {
-        throw new NotFoundError(
-          kind,
-          id,
-          `resource ${describeResource(kind, id)} does not exist in ${label}`,
-        );
-      }
+      const row = await resourceRow(tx, kind, id, label);
       const decoder = new RowDecoder(
         await schemasOf(tx, [row.schema_id as number | null]),
         options,
       );
-      return inspectedRow(
+      return inspected(decoder, kind, id, row);
+    }));
+}
+
+/**
+ * What restoring snapshot `ref` of resource (kind, id) of a PostgreSQL store would
+ * change, as `restorePreview` shows it for a file: the resource row and that one
+ * snapshot, read in one read-only transaction.
+ */
+export function pgRestorePreview(
+  location: PgLocation,
+  kind: string,
+  id: string,
+  ref: SnapshotRef,
+  options: DecodeOptions = {},
+): Promise<RestorePreview> {
+  const [lookup, value] = snapshotLookup(ref);
+  const label = pgLabel(location);
+  return withPool(location, "inspect", (sql) =>
+    readOnly(sql, async (tx) => {
+      const row = await resourceRow(tx, kind, id, label);
+      const [snapshot] = await tx.unsafe(PG_SQL[lookup], [kind, id, value]);
+      if (snapshot === undefined) throw new AuditNotFoundError(kind, id, ref);
+      const decoder = new RowDecoder(
+        await schemasOf(tx, [
+          row.schema_id as number | null,
+          snapshot.schema_id as number | null,
+        ]),
+        options,
+      );
+      return previewOf(
         decoder,
         kind,
-        id,
-        row as unknown as Parameters<typeof inspectedRow>[3],
-        (row.changes as (string | number)[]).map(Number),
+        inspected(decoder, kind, id, row),
+        row.revision as number,
+        snapshot as unknown as SnapshotRow,
       );
     }));
+}
+
+/**
+ * The row of resource (kind, id) with the revisions of its changes in the log;
+ * {@linkcode NotFoundError} naming the store (`label`) when it does not exist.
+ */
+async function resourceRow(
+  tx: TransactionSql,
+  kind: string,
+  id: string,
+  label: string,
+): Promise<Record<string, unknown>> {
+  const [row] = await tx.unsafe(
+    `SELECT updated_at, data, schema_id, revision, create_revision,
+       ARRAY(SELECT revision FROM resource_changes c
+         WHERE c.kind = r.kind AND c.id = r.id ORDER BY revision) AS changes
+     FROM resources r WHERE kind = $1 AND id = $2`,
+    [kind, id],
+  );
+  if (row === undefined) {
+    throw new NotFoundError(
+      kind,
+      id,
+      `resource ${describeResource(kind, id)} does not exist in ${label}`,
+    );
+  }
+  return row;
+}
+
+/** A row `resourceRow` read, as the admin tools show a resource. */
+function inspected(
+  decoder: RowDecoder,
+  kind: string,
+  id: string,
+  row: Record<string, unknown>,
+): InspectedResource {
+  return inspectedRow(
+    decoder,
+    kind,
+    id,
+    row as unknown as Parameters<typeof inspectedRow>[3],
+    (row.changes as (string | number)[]).map(Number),
+  );
 }
 
 /**

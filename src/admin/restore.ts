@@ -91,29 +91,43 @@ export function restorePreview(
       | SnapshotRow
       | undefined;
     if (row === undefined) throw new AuditNotFoundError(kind, id, ref);
-    const decoded = decoder.decode(kind, row.data, row.schema_id);
     const revision = (db.prepare(
       "SELECT revision FROM resources WHERE kind = ? AND id = ?",
     ).get(kind, id) as { revision: number }).revision;
-    return {
-      current,
-      currentRevision: revision,
-      snapshot: {
-        auditId: row.id,
-        archivedAt: row.archived_at,
-        versionHash: readText(row.version_hash),
-        tag: readText(row.tag),
-        revision: row.revision,
-        type: decoded.type ?? decoder.typeOf(row.schema_id) ?? null,
-        decodedWith: decoded.decodedWith,
-        message: decoded.message,
-      },
-      changes: diffJson(current.message, decoded.message),
-    };
+    return previewOf(decoder, kind, current, revision, row);
   } finally {
     if (db.isTransaction) db.exec("COMMIT");
     db.close();
   }
+}
+
+/**
+ * The preview of making snapshot `row` current over `current` (at `currentRevision`),
+ * the snapshot decoded by `decoder`; read from either backend.
+ */
+export function previewOf(
+  decoder: RowDecoder,
+  kind: string,
+  current: InspectedResource,
+  currentRevision: number,
+  row: SnapshotRow,
+): RestorePreview {
+  const decoded = decoder.decode(kind, row.data, row.schema_id);
+  return {
+    current,
+    currentRevision,
+    snapshot: {
+      auditId: row.id,
+      archivedAt: row.archived_at,
+      versionHash: readText(row.version_hash),
+      tag: readText(row.tag),
+      revision: row.revision,
+      type: decoded.type ?? decoder.typeOf(row.schema_id) ?? null,
+      decodedWith: decoded.decodedWith,
+      message: decoded.message,
+    },
+    changes: diffJson(current.message, decoded.message),
+  };
 }
 
 /**

@@ -18,7 +18,8 @@ import {
   restorePreview,
   restoreSnapshot,
 } from "./restore.ts";
-import { type LocationOptions, onScratch } from "./any_store.ts";
+import type { LocationOptions } from "./any_store.ts";
+import { pgRestorePreview } from "./postgres.ts";
 import type { DecodeOptions } from "./row_decoder.ts";
 
 /**
@@ -102,12 +103,12 @@ export async function storeRestorePreview(
   if (!isPostgresUrl(location)) {
     return restorePreview(sqlitePath(location), kind, id, ref, options);
   }
-  return await onScratch(
-    location,
-    options,
+  return await pgRestorePreview(
+    { url: location, schema: options.schema },
     kind,
     id,
-    (path) => restorePreview(path, kind, id, ref, options),
+    ref,
+    options,
   );
 }
 
