@@ -10,13 +10,13 @@ import { readText, wholeText } from "../sqlite/connection.ts";
 import { refusedRead } from "../sqlite/untrusted.ts";
 import { openUntrusted, requireProtostore, requireTable } from "./read_only.ts";
 import { type Change, diffJson } from "../decode/diff.ts";
+import { AuditNotFoundError, describeResource, StoreError } from "../errors.ts";
 import {
-  AuditNotFoundError,
-  describeResource,
-  NotFoundError,
-  StoreError,
-} from "../errors.ts";
-import { type InspectedResource, readResource, toBytes } from "./inspect.ts";
+  type InspectedResource,
+  readResource,
+  resourceNotFound,
+  toBytes,
+} from "./inspect.ts";
 import { parseSqliteTime } from "../sqlite/time.ts";
 import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
 import type { DecodedWith } from "../decode/descriptors.ts";
@@ -149,14 +149,7 @@ export function auditSnapshot(
       const row = table.byId.get(kind, id, auditId) as AuditRow | undefined;
       if (row) return toEntry(decoder, kind, row);
     }
-    throw new AuditNotFoundError(
-      kind,
-      id,
-      { auditId },
-      `snapshot ${auditId} is not in the history of ${
-        describeResource(kind, id)
-      }`,
-    );
+    throw snapshotNotFound(kind, id, auditId);
   } catch (error) {
     throw refusedRead(db, error, path);
   } finally {
@@ -237,11 +230,7 @@ function openHistory(
     ? counted.find((c) => c.table.name === "resource_audit")
     : counted.find((c) => c.n > 0);
   if (!resource && !source) {
-    throw new NotFoundError(
-      kind,
-      id,
-      `resource ${describeResource(kind, id)} does not exist in ${path}`,
-    );
+    throw resourceNotFound(kind, id, path);
   }
   const total = source?.n ?? 0;
   const limit = options.limit ?? -1;
@@ -296,6 +285,22 @@ function openHistory(
       this.close();
     },
   };
+}
+
+/** The error for snapshot `auditId` missing from the history of (kind, id). */
+export function snapshotNotFound(
+  kind: string,
+  id: string,
+  auditId: number,
+): AuditNotFoundError {
+  return new AuditNotFoundError(
+    kind,
+    id,
+    { auditId },
+    `snapshot ${auditId} is not in the history of ${
+      describeResource(kind, id)
+    }`,
+  );
 }
 
 /** A snapshot row as the admin tools show it, decoded. */

@@ -320,11 +320,7 @@ export function inspectResource(
     requireProtostore(db, path);
     const resource = readResource(db, new RowDecoder(db, options), kind, id);
     if (resource === undefined) {
-      throw new NotFoundError(
-        kind,
-        id,
-        `resource ${describeResource(kind, id)} does not exist in ${path}`,
-      );
+      throw resourceNotFound(kind, id, path);
     }
     return resource;
   } catch (error) {
@@ -368,6 +364,19 @@ export function readResource(
         "SELECT revision FROM resource_changes WHERE kind = ? AND id = ? ORDER BY revision",
       ).all(kind, id) as { revision: number }[]).map((r) => r.revision)
       : undefined,
+  );
+}
+
+/** The error for resource (kind, id) missing from the store at `where` (a path or label). */
+export function resourceNotFound(
+  kind: string,
+  id: string,
+  where: string,
+): NotFoundError {
+  return new NotFoundError(
+    kind,
+    id,
+    `resource ${describeResource(kind, id)} does not exist in ${where}`,
   );
 }
 

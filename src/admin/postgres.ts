@@ -12,12 +12,7 @@
  *
  * @module
  */
-import {
-  AuditNotFoundError,
-  describeResource,
-  NotFoundError,
-  StoreError,
-} from "../errors.ts";
+import { AuditNotFoundError, StoreError } from "../errors.ts";
 import {
   openPool,
   pgFailure,
@@ -37,8 +32,14 @@ import {
   type InspectedResource,
   inspectedRow,
   type KindSummary,
+  resourceNotFound,
 } from "./inspect.ts";
-import { type AuditRow, type HistoryEntry, toEntry } from "./history.ts";
+import {
+  type AuditRow,
+  type HistoryEntry,
+  snapshotNotFound,
+  toEntry,
+} from "./history.ts";
 import {
   type DecodeOptions,
   type RecordedSchema,
@@ -417,11 +418,7 @@ async function resourceRow(
     [kind, id],
   );
   if (row === undefined) {
-    throw new NotFoundError(
-      kind,
-      id,
-      `resource ${describeResource(kind, id)} does not exist in ${label}`,
-    );
+    throw resourceNotFound(kind, id, label);
   }
   return row;
 }
@@ -469,14 +466,7 @@ export function pgAuditSnapshot(
           [kind, id, auditId],
         );
         if (row === undefined) {
-          throw new AuditNotFoundError(
-            kind,
-            id,
-            { auditId },
-            `snapshot ${auditId} is not in the history of ${
-              describeResource(kind, id)
-            }`,
-          );
+          throw snapshotNotFound(kind, id, auditId);
         }
         const decoder = new RowDecoder(
           await schemasOf(tx, [row.schema_id as number | null]),

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Change, diffJson } from "../decode/diff.ts";
-import { AuditNotFoundError, NotFoundError } from "../errors.ts";
+import { AuditNotFoundError } from "../errors.ts";
 import { openUntrusted, requireProtostore } from "./read_only.ts";
 import {
   RESTORE_SQL,
@@ -16,7 +16,11 @@ import {
 } from "../store/restore.ts";
 import type { SavedResource, WriteOptions } from "../store/types.ts";
 import { Store } from "../store/store.ts";
-import { type InspectedResource, readResource } from "./inspect.ts";
+import {
+  type InspectedResource,
+  readResource,
+  resourceNotFound,
+} from "./inspect.ts";
 import { type DecodeOptions, RowDecoder } from "./row_decoder.ts";
 import type { DecodedWith } from "../decode/descriptors.ts";
 import { readText } from "../sqlite/connection.ts";
@@ -79,13 +83,7 @@ export function restorePreview(
     const decoder = new RowDecoder(db, options);
     const current = readResource(db, decoder, kind, id);
     if (current === undefined) {
-      throw new NotFoundError(
-        kind,
-        id,
-        `resource ${JSON.stringify(kind)}/${
-          JSON.stringify(id)
-        } does not exist in ${path}`,
-      );
+      throw resourceNotFound(kind, id, path);
     }
     const row = db.prepare(RESTORE_SQL[lookup]).get(kind, id, value) as
       | SnapshotRow

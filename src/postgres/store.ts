@@ -403,16 +403,8 @@ export class PostgresStore implements AsyncStore {
     const updatedAt = new Date(Date.now()).toISOString();
     return await this.#write("saveResource", kind, id, async (sql, tx) => {
       const schemaId = await this.#schemaId(sql, tx, schema);
-      return await this.#put(
-        sql,
-        tx,
-        kind,
-        id,
-        data,
-        updatedAt,
-        schemaId,
-        ifRevision,
-      );
+      const put = { kind, id, data, updatedAt, schemaId };
+      return await this.#put(sql, tx, put, ifRevision);
     });
   }
 
@@ -1030,16 +1022,8 @@ export class PostgresStore implements AsyncStore {
       }
       // After the counter update every writer of resources waits for this one, so the
       // conditional write sees the revision checked above or a conflict.
-      return await this.#put(
-        sql,
-        tx,
-        kind,
-        id,
-        data,
-        updatedAt,
-        schemaId,
-        ifRevision,
-      );
+      const put = { kind, id, data, updatedAt, schemaId };
+      return await this.#put(sql, tx, put, ifRevision);
     });
   }
 
@@ -1394,15 +1378,18 @@ export class PostgresStore implements AsyncStore {
   async #put(
     sql: Sql | TransactionSql,
     tx: TxState,
-    kind: string,
-    id: string,
-    data: Uint8Array,
-    updatedAt: string,
-    schemaId: number | null,
+    put: {
+      kind: string;
+      id: string;
+      data: Uint8Array;
+      updatedAt: string;
+      schemaId: number | null;
+    },
     ifRevision: number,
   ): Promise<SavedResource> {
+    const { kind, id } = put;
     const bump = this.#bump(sql, tx);
-    const row = [kind, id, data, updatedAt, schemaId];
+    const row = [kind, id, put.data, put.updatedAt, put.schemaId];
     const write = ifRevision < 0
       ? sql.unsafe(PG_SQL.upsert, row, PREPARED)
       : ifRevision === 0
