@@ -56,9 +56,85 @@ function parseBytea(text: string): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
+/** How the driver is pointed at a server: a URL it parses, and what it cannot parse. */
+export interface DriverTarget {
+  /** The connection string in a form the driver's URL parser takes. */
+  url: string;
+  /** A host or Unix socket directory (`/run/postgresql`) given outside the authority. */
+  host?: string;
+  /** A port given as `?port=` or after a socket directory. */
+  port?: number;
+}
+
+/**
+ * libpq's ways of naming a Unix socket or a host outside the authority, which the
+ * driver's URL parser does not take (it sends an unknown `host` query parameter to the
+ * server as a setting, and an empty host with a user name is not a valid URL): `?host=`
+ * and `?port=`, an empty host (`postgres://app@/db?host=/run/postgresql`,
+ * `postgresql:///db?host=/tmp`) and a percent-encoded directory as the host
+ * (`postgresql://%2Frun%2Fpostgresql/db`). Returns the URL with those parts taken out
+ * and them as options; any other URL is returned as it is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { driverTarget } from "./connection.ts";
+ *
+ * assert.deepEqual(driverTarget("postgres://app@/db?host=/run/postgresql&sslmode=disable"), {
+ *   url: "postgres://app@localhost/db?sslmode=disable",
+ *   host: "/run/postgresql",
+ * });
+ * assert.deepEqual(driverTarget("postgresql://%2Ftmp:5433/db"), {
+ *   url: "postgresql://localhost/db",
+ *   host: "/tmp",
+ *   port: 5433,
+ * });
+ * assert.deepEqual(driverTarget("postgres://db:5432/app"), { url: "postgres://db:5432/app" });
+ * ```
+ */
+export function driverTarget(url: string): DriverTarget {
+  const parts = /^(postgres(?:ql)?:\/\/)([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(
+    url,
+  );
+  if (parts === null) return { url };
+  const [, scheme, authority, path, query = ""] = parts;
+  const at = authority.lastIndexOf("@");
+  const userinfo = authority.slice(0, at + 1);
+  let hostPort = authority.slice(at + 1);
+  let host: string | undefined;
+  let port: number | undefined;
+  const socket = /^(%2F[^:]*)(?::(\d+))?$/i.exec(hostPort);
+  if (socket !== null) {
+    host = decodeURIComponent(socket[1]);
+    if (socket[2] !== undefined) port = Number(socket[2]);
+    hostPort = "";
+  }
+  const params = new URLSearchParams(query);
+  const hostParam = params.get("host");
+  if (hostParam !== null && hostParam !== "") host = hostParam;
+  const portParam = params.get("port");
+  if (portParam !== null && /^\d+$/.test(portParam)) port = Number(portParam);
+  if (host === undefined && port === undefined) return { url };
+  params.delete("host");
+  params.delete("port");
+  // The driver takes the host option over the URL's; this placeholder only parses.
+  if (hostPort === "") hostPort = "localhost";
+  const rest = params.toString();
+  return {
+    url: `${scheme}${userinfo}${hostPort}${path}${
+      rest === "" ? "" : `?${rest}`
+    }`,
+    ...(host === undefined ? {} : { host }),
+    ...(port === undefined ? {} : { port }),
+  };
+}
+
 /** Opens a pool on `url` (connections are made lazily, on the first query). */
 export function openPool(url: string, options: PoolOptions): Sql {
-  return postgres(url, {
+  const target = driverTarget(url);
+  return postgres(target.url, {
+    ...(target.host === undefined ? {} : { host: target.host }),
+    ...(target.port === undefined ? {} : { port: target.port }),
     max: options.max ?? 10,
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     onnotice: () => {},

@@ -1,0 +1,53 @@
+/**
+ * Tests of src/postgres/connection.ts against the test server: libpq's Unix socket forms
+ * of a connection string reach the server (the driver's own URL parser takes none of them).
+ */
+import assert from "node:assert/strict";
+import { fromJson } from "@bufbuild/protobuf";
+import { StructSchema } from "@bufbuild/protobuf/wkt";
+import { connectStore } from "../../mod.ts";
+import { runCli } from "../helpers/cli.ts";
+import { freshSchema, sharedPostgres } from "../helpers/postgres.ts";
+import { openPool } from "../../src/postgres/connection.ts";
+
+Deno.test("postgres: libpq's Unix socket forms reach the server (?host=/dir, an empty host, a percent-encoded directory)", async () => {
+  const server = await sharedPostgres();
+  const dir = server.dataDir; // the server's unix_socket_directories (-k)
+  const port = server.port;
+  const schema = freshSchema();
+  const urls = [
+    `postgres://postgres@/postgres?host=${
+      encodeURIComponent(dir)
+    }&port=${port}`,
+    `postgresql:///postgres?user=postgres&host=${dir}&port=${port}`,
+    `postgresql://postgres@${encodeURIComponent(dir)}:${port}/postgres`,
+  ];
+  let revision = 0;
+  for (const url of urls) {
+    await using store = await connectStore(url, { schema });
+    const saved = await store.saveResource(
+      StructSchema,
+      "agent",
+      "a1",
+      fromJson(StructSchema, { url }),
+    );
+    assert.equal(saved.revision, ++revision, url);
+    // Over the socket, not TCP to the placeholder host: no client address.
+    const pool = openPool(url, { schema, max: 1 });
+    try {
+      const [row] = await pool.unsafe("SELECT inet_client_addr() AS addr");
+      assert.equal(row.addr, null, url);
+    } finally {
+      await pool.end();
+    }
+    const inspected = await runCli([
+      "inspect",
+      "--db",
+      url,
+      "--schema",
+      schema,
+    ]);
+    assert.equal(inspected.code, 0, inspected.stderr);
+    assert.match(inspected.stdout, /agent/);
+  }
+});
