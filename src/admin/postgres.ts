@@ -353,15 +353,20 @@ export function pgInspectResource(
   options: DecodeOptions = {},
 ): Promise<InspectedResource> {
   const label = pgLabel(location);
-  return withPool(location, "inspect", (sql) =>
-    readOnly(sql, async (tx) => {
-      const row = await resourceRow(tx, kind, id, label);
-      const decoder = new RowDecoder(
-        await schemasOf(tx, [row.schema_id as number | null]),
-        options,
-      );
-      return inspected(decoder, kind, id, row);
-    }));
+  return withPool(
+    location,
+    "inspect",
+    (sql, schema) =>
+      readOnly(sql, async (tx) => {
+        await requireStore(tx, schema, label);
+        const row = await resourceRow(tx, kind, id, label);
+        const decoder = new RowDecoder(
+          await schemasOf(tx, [row.schema_id as number | null]),
+          options,
+        );
+        return inspected(decoder, kind, id, row);
+      }),
+  );
 }
 
 /**
@@ -378,26 +383,52 @@ export function pgRestorePreview(
 ): Promise<RestorePreview> {
   const [lookup, value] = snapshotLookup(ref);
   const label = pgLabel(location);
-  return withPool(location, "inspect", (sql) =>
-    readOnly(sql, async (tx) => {
-      const row = await resourceRow(tx, kind, id, label);
-      const [snapshot] = await tx.unsafe(PG_SQL[lookup], [kind, id, value]);
-      if (snapshot === undefined) throw new AuditNotFoundError(kind, id, ref);
-      const decoder = new RowDecoder(
-        await schemasOf(tx, [
-          row.schema_id as number | null,
-          snapshot.schema_id as number | null,
-        ]),
-        options,
-      );
-      return previewOf(
-        decoder,
-        kind,
-        inspected(decoder, kind, id, row),
-        row.revision as number,
-        snapshot as unknown as SnapshotRow,
-      );
-    }));
+  return withPool(
+    location,
+    "inspect",
+    (sql, schema) =>
+      readOnly(sql, async (tx) => {
+        await requireStore(tx, schema, label);
+        const row = await resourceRow(tx, kind, id, label);
+        const [snapshot] = await tx.unsafe(PG_SQL[lookup], [kind, id, value]);
+        if (snapshot === undefined) throw new AuditNotFoundError(kind, id, ref);
+        const decoder = new RowDecoder(
+          await schemasOf(tx, [
+            row.schema_id as number | null,
+            snapshot.schema_id as number | null,
+          ]),
+          options,
+        );
+        return previewOf(
+          decoder,
+          kind,
+          inspected(decoder, kind, id, row),
+          row.revision as number,
+          snapshot as unknown as SnapshotRow,
+        );
+      }),
+  );
+}
+
+/**
+ * Refuses a schema without the store's tables in one line, as SQLite refuses a missing
+ * file ("no database at …"), instead of a "relation does not exist" from the middle of
+ * a read.
+ */
+async function requireStore(
+  sql: Sql | TransactionSql,
+  schema: string,
+  label: string,
+): Promise<void> {
+  const [{ exists }] = await sql<{ exists: boolean }[]>`
+    SELECT to_regclass(${`"${schema}".resources`}) IS NOT NULL AS exists`;
+  if (!exists) {
+    throw new StoreError(
+      `no store at ${label}: schema ${schema} holds no protostore tables; run the ` +
+        "migrate command (or check --db and --schema)",
+      { code: "cant_open" },
+    );
+  }
 }
 
 /**
@@ -454,8 +485,9 @@ export function pgAuditSnapshot(
   return withPool(
     location,
     "audit-history",
-    (sql) =>
+    (sql, schema) =>
       readOnly(sql, async (tx) => {
+        await requireStore(tx, schema, pgLabel(location));
         const [row] = await tx.unsafe(
           `SELECT id, archived_at, version_hash, tag, data, schema_id FROM resource_audit
          WHERE kind = $1 AND resource_id = $2 AND id = $3
@@ -488,7 +520,8 @@ export function pgResourceScratch(
   kind: string,
   id: string,
 ): Promise<{ path: string; cleanup(): void }> {
-  return withPool(location, "inspect", async (sql) => {
+  return withPool(location, "inspect", async (sql, schema) => {
+    await requireStore(sql, schema, pgLabel(location));
     const dir = Deno.makeTempDirSync({ prefix: "protostore-scratch-" });
     const path = `${dir}/resource.sqlite`;
     const cleanup = () => Deno.removeSync(dir, { recursive: true });

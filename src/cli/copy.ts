@@ -7,7 +7,8 @@
 import { type CopyResult, copyStore, MERGE_MODES } from "../copy/copy.ts";
 import type { MergeMode } from "../copy/endpoint.ts";
 import type { CopiedTable } from "../copy/tables.ts";
-import { parse, positionals, shownLocation } from "./args.ts";
+import { parse, positionals } from "./args.ts";
+import { escapeControl } from "../decode/text.ts";
 import type { Command } from "./command.ts";
 import { type Output, table, toJsonText, UsageError } from "./output.ts";
 import { progressLine } from "./progress.ts";
@@ -133,8 +134,9 @@ function render(result: CopyResult, output: Output): string {
     tally.rows,
   ]);
   const total = Object.values(result.tables).reduce((n, t) => n + t.rows, 0);
-  return `Copied ${shownLocation(result.from)} to ${
-    shownLocation(result.to)
+  // The labels are redacted already and may end in " (schema S)", which is no URL.
+  return `Copied ${escapeControl(result.from)} to ${
+    escapeControl(result.to)
   } ` +
     `in ${result.seconds.toFixed(1)} s (${
       Math.round(total / Math.max(result.seconds, 0.001))
@@ -156,8 +158,8 @@ function renderMerge(result: CopyResult, output: Output): string {
     ["audit snapshots", m.snapshotsAdded, 0, 0, m.snapshotsPresent],
     ["orphaned snapshots", m.orphansAdded, 0, 0, m.orphansPresent],
   ];
-  return `Merged ${shownLocation(result.from)} into ${
-    shownLocation(result.to)
+  return `Merged ${escapeControl(result.from)} into ${
+    escapeControl(result.to)
   } (--merge ${m.mode}) in ${result.seconds.toFixed(1)} s:\n` +
     table(output, ["", "ADDED", "REPLACED", "SKIPPED", "ALREADY THERE"], rows) +
     `message schemas added: ${m.schemasAdded}\n` +

@@ -5,7 +5,7 @@
  * @module
  */
 import { importBadgerBackup, type ImportSummary } from "../badger/mod.ts";
-import { messageOf, StoreError } from "../errors.ts";
+import { messageOf, StoreError, TargetNotEmptyError } from "../errors.ts";
 import { escapeControl } from "../decode/text.ts";
 import {
   COMMON_OPTIONS,
@@ -15,7 +15,7 @@ import {
   positionals,
   SCHEMA_HELP,
   schemaOption,
-  shownLocation,
+  shownStore,
 } from "./args.ts";
 import { copyStore } from "../copy/copy.ts";
 import { isPostgresUrl } from "../postgres/connection.ts";
@@ -83,6 +83,16 @@ export const importBadgerCommand: Command = {
       if (scratch !== undefined && !dryRun) {
         await copyStore(`${scratch}/import.sqlite`, path, {
           toSchema: where.schema,
+        }).catch((error) => {
+          // copy's own advice (--merge) names an option import-badger does not have.
+          if (!(error instanceof TargetNotEmptyError)) throw error;
+          throw new StoreError(
+            `${error.target} is not empty: import-badger writes into an empty ` +
+              "PostgreSQL store only; import the dump into a SQLite file, then merge " +
+              "that into the store with copy --merge skip|overwrite (or import into " +
+              "an empty schema); nothing was written",
+            { code: error.code, cause: error },
+          );
         });
       }
     } finally {
@@ -92,7 +102,9 @@ export const importBadgerCommand: Command = {
       }
     }
     output.out(
-      values.json ? toJsonText(summary) : renderSummary(summary, path, output),
+      values.json
+        ? toJsonText(summary)
+        : renderSummary(summary, shownStore(path, where.schema), output),
     );
     return 0;
   },
@@ -111,14 +123,18 @@ function requireDump(file: string): void {
   }
 }
 
-function renderSummary(s: ImportSummary, path: string, output: Output): string {
+function renderSummary(
+  s: ImportSummary,
+  shown: string,
+  output: Output,
+): string {
   const kinds = Object.entries(s.kinds).map(([kind, n]) =>
     `${escapeControl(kind)} ${n}`
   );
   return `${s.dryRun ? "Dry run of" : "Imported"} ${
     escapeControl(s.source ?? "stream")
   } ` +
-    `${s.dryRun ? "against" : "into"} ${shownLocation(path)}` +
+    `${s.dryRun ? "against" : "into"} ${shown}` +
     (s.dryRun ? " (nothing written)" : "") + "\n" +
     fields(output, [
       ["records read", `${s.records} (${formatBytes(s.bytesRead)})`],

@@ -14,7 +14,7 @@ import {
   positionals,
   SCHEMA_HELP,
   schemaOption,
-  shownLocation,
+  shownStore,
 } from "./args.ts";
 import {
   DECODE_HELP,
@@ -144,7 +144,7 @@ export const inspectCommand: Command = {
     if (Array.isArray(overview.integrity)) {
       output.err(
         `protostore: integrity check of ${
-          shownLocation(path)
+          shownStore(path, where.schema)
         } found ${overview.integrity.length} problem(s): ${
           escapeControl(overview.advice ?? "")
         }\n`,

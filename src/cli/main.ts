@@ -83,10 +83,11 @@ export async function main(
 ): Promise<number> {
   // Every line the CLI prints goes through the one redaction: a connection string's
   // password never reaches stdout or stderr, whichever message or driver error quotes it.
+  const redact = literalRedaction([...args, given.env("PROTOSTORE_DB") ?? ""]);
   const output: Output = {
     ...given,
-    out: (text) => given.out(redactSecrets(text)),
-    err: (text) => given.err(redactSecrets(text)),
+    out: (text) => given.out(redact(redactSecrets(text))),
+    err: (text) => given.err(redact(redactSecrets(text))),
     data: given.data ?? given.out,
   };
   const debug = args.includes("--debug");
@@ -120,6 +121,35 @@ export async function main(
   } catch (error) {
     return report(error, name, debug, output);
   }
+}
+
+/**
+ * Masks the `://user:password@` text of the connection strings the CLI was given,
+ * literally. `redactSecrets` cannot tell where a password holding `/` or whitespace ends
+ * in a URL that does not parse (the driver's "Invalid URL" error quotes it whole); the
+ * CLI knows what it was given. Every `@` may end the user info, so each one is a
+ * candidate, longest first.
+ */
+function literalRedaction(given: string[]): (text: string) => string {
+  const secrets: [string, string][] = [];
+  for (const value of given) {
+    const start = value.indexOf("://");
+    if (start < 0) continue;
+    for (
+      let at = value.indexOf("@", start);
+      at >= 0;
+      at = value.indexOf("@", at + 1)
+    ) {
+      const userinfo = value.slice(start + 3, at);
+      const colon = userinfo.indexOf(":");
+      if (colon < 0 || colon === userinfo.length - 1) continue;
+      const user = userinfo.slice(0, colon);
+      secrets.push([`://${userinfo}@`, `://${user}:***@`]);
+    }
+  }
+  secrets.sort((a, b) => b[0].length - a[0].length);
+  return (text) =>
+    secrets.reduce((t, [secret, masked]) => t.replaceAll(secret, masked), text);
 }
 
 function report(

@@ -13,7 +13,7 @@ import {
   positionals,
   SCHEMA_HELP,
   schemaOption,
-  shownLocation,
+  shownStore,
 } from "./args.ts";
 import type { Command } from "./command.ts";
 import { migrationTable } from "./migration_table.ts";
@@ -62,7 +62,7 @@ export const migrateCommand: Command = {
     if (values.status) {
       return await status(path, where, values.json ?? false, output);
     }
-    const shown = shownLocation(path);
+    const shown = shownStore(path, where.schema);
     const result = await migrateStore(path, {
       ...where,
       dryRun: values["dry-run"] ?? false,
@@ -102,7 +102,7 @@ async function status(
     return 0;
   }
   output.out(
-    `${shownLocation(path)}${
+    `${shownStore(path, where.schema)}${
       s.exists ? "" : " (does not exist yet)"
     }: schema version ${s.schemaVersion}, ` +
       `${s.pending.length} pending\n\n` +
