@@ -8,7 +8,11 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { messageOf } from "../errors.ts";
 import { type Output, UsageError } from "./output.ts";
 import { escapeControl } from "../decode/text.ts";
-import { isPostgresUrl, redactUrl } from "../postgres/connection.ts";
+import {
+  isPostgresUrl,
+  redactUrl,
+  requireSchemaName,
+} from "../postgres/connection.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -210,7 +214,20 @@ export function schemaOption(
   if (!isPostgresUrl(location)) {
     throw new UsageError("--schema goes with a postgres:// --db", command);
   }
-  return { schema };
+  return { schema: schemaName("--schema", schema, command) };
+}
+
+/** `schema` if it is a schema name the store accepts, else a usage error naming `flag`. */
+export function schemaName(
+  flag: string,
+  schema: string,
+  command: string,
+): string {
+  try {
+    return requireSchemaName(schema);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${messageOf(error)}`, command);
+  }
 }
 
 /** A store as messages show it: its location, and a PostgreSQL schema other than public. */

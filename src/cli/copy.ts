@@ -7,8 +7,9 @@
 import { type CopyResult, copyStore, MERGE_MODES } from "../copy/copy.ts";
 import type { MergeMode } from "../copy/endpoint.ts";
 import type { CopiedTable } from "../copy/tables.ts";
-import { parse, positionals } from "./args.ts";
+import { parse, positionals, schemaName } from "./args.ts";
 import { escapeControl } from "../decode/text.ts";
+import { isPostgresUrl } from "../postgres/connection.ts";
 import type { Command } from "./command.ts";
 import { type Output, table, toJsonText, UsageError } from "./output.ts";
 import { progressLine } from "./progress.ts";
@@ -71,6 +72,18 @@ export const copyCommand: Command = {
     positionals(rest, [], "copy");
     if (!values.from) throw new UsageError("copy needs --from SRC", "copy");
     if (!values.to) throw new UsageError("copy needs --to DST", "copy");
+    // A schema names a place in PostgreSQL only: ignoring it would copy somewhere else.
+    for (const side of ["from", "to"] as const) {
+      const schema = values[`${side}-schema`];
+      if (schema === undefined) continue;
+      if (!isPostgresUrl(values[side]!)) {
+        throw new UsageError(
+          `--${side}-schema goes with a postgres:// --${side}`,
+          "copy",
+        );
+      }
+      schemaName(`--${side}-schema`, schema, "copy");
+    }
     let batchSize: number | undefined;
     if (values["batch-size"] !== undefined) {
       batchSize = Number(values["batch-size"]);

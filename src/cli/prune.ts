@@ -8,6 +8,8 @@
 import { pruneHistory, vacuumStore } from "../admin/prune.ts";
 import type { VacuumResult } from "../admin/prune.ts";
 import { pruneStore } from "../admin/store_lifecycle.ts";
+import { storeMigrationStatus } from "../admin/any_store.ts";
+import { StoreError } from "../errors.ts";
 import { pgLabel } from "../admin/postgres.ts";
 import { escapeControl } from "../decode/text.ts";
 import { isPostgresUrl } from "../postgres/connection.ts";
@@ -126,6 +128,19 @@ export const pruneCommand: Command = {
       orphans: values.orphans ?? false,
       dryRun,
     };
+    const label = postgres ? pgLabel({ url: location, ...where }) : location;
+    // A write opens with migrate, which would turn a mistyped --db or --schema into a
+    // new, empty store that "removed 0": refuse it as restore and export do.
+    if (!dryRun && !(await storeMigrationStatus(location, where)).exists) {
+      throw new StoreError(
+        postgres
+          ? `no store at ${label}: schema ${
+            where.schema ?? "public"
+          } holds no protostore tables; run the migrate command (or check --db and --schema)`
+          : `no database at ${location}: the file does not exist`,
+        { code: "cant_open" },
+      );
+    }
     let result: PruneResult;
     let vacuum: VacuumResult | undefined;
     if (postgres) {
@@ -135,7 +150,6 @@ export const pruneCommand: Command = {
       result = pruneHistory(store, options);
       if (values.vacuum) vacuum = vacuumStore(store);
     }
-    const label = postgres ? pgLabel({ url: location, ...where }) : location;
     if (values.json) {
       output.out(
         toJsonText({ path: label, ...result, vacuum: vacuum ?? null }),

@@ -676,3 +676,117 @@ Deno.test("import-badger into a non-empty PostgreSQL store does not offer copy's
   assert.match(again.stderr, /is not empty: .*nothing was written\n$/);
   assert.match(again.stderr, /into a SQLite file, then .* copy --merge/);
 });
+
+Deno.test("prune refuses a store that does not exist instead of creating an empty one", () =>
+  withTempDir(async (dir) => {
+    const server = await sharedPostgres();
+    const schema = freshSchema();
+    const file = `${dir}/mistyped.sqlite`;
+    for (
+      const [db, message] of [
+        [
+          ["--db", file],
+          /^protostore: no database at .*mistyped\.sqlite: the file does not exist\n$/,
+        ],
+        [
+          ["--db", server.url, "--schema", schema],
+          new RegExp(
+            `^protostore: no store at \\S+ \\(schema ${schema}\\): .*migrate`,
+          ),
+        ],
+      ] as [string[], RegExp][]
+    ) {
+      for (const json of [[], ["--json"]]) {
+        const result = await runCli([
+          "prune",
+          "--keep-last",
+          "1",
+          ...json,
+          ...db,
+        ]);
+        assert.equal(result.code, 1, result.stdout);
+        assert.equal(result.stdout, "");
+        assert.match(result.stderr, message);
+      }
+    }
+    assert.throws(() => Deno.statSync(file), Deno.errors.NotFound);
+    const sql = postgres(server.url, { onnotice: () => {} });
+    try {
+      const found =
+        await sql`SELECT 1 FROM pg_namespace WHERE nspname = ${schema}`;
+      assert.equal(found.length, 0, "prune created the schema");
+    } finally {
+      await sql.end();
+    }
+  }));
+
+Deno.test("copy refuses --from-schema or --to-schema beside a SQLite file (usage error)", () =>
+  withTempDir(async (dir) => {
+    await makeDatabase("store", `${dir}/a.sqlite`);
+    for (
+      const args of [
+        [
+          "--from",
+          `${dir}/a.sqlite`,
+          "--to",
+          `${dir}/b.sqlite`,
+          "--to-schema",
+          "x",
+        ],
+        [
+          "--from",
+          `${dir}/a.sqlite`,
+          "--from-schema",
+          "x",
+          "--to",
+          `${dir}/b.sqlite`,
+        ],
+      ]
+    ) {
+      const result = await runCli(["copy", ...args]);
+      assert.equal(result.code, 2, result.stdout);
+      assert.match(
+        result.stderr,
+        /^protostore: --(from|to)-schema goes with a postgres:\/\/ --(from|to) \(see/,
+      );
+    }
+    assert.throws(() => Deno.statSync(`${dir}/b.sqlite`), Deno.errors.NotFound);
+  }));
+
+Deno.test("a schema name the store cannot take is a usage error (exit 2), on every command", async () => {
+  const server = await sharedPostgres();
+  for (const schema of ["MySchema", "", "a-b", "x".repeat(64)]) {
+    for (
+      const args of [
+        ["inspect", "--db", server.url, "--schema", schema],
+        ["migrate", "--db", server.url, "--schema", schema],
+        ["prune", "--keep-last", "1", "--db", server.url, "--schema", schema],
+        [
+          "copy",
+          "--from",
+          server.url,
+          "--from-schema",
+          schema,
+          "--to",
+          "x.sqlite",
+        ],
+        [
+          "copy",
+          "--from",
+          "x.sqlite",
+          "--to",
+          server.url,
+          "--to-schema",
+          schema,
+        ],
+      ]
+    ) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+      assert.match(
+        result.stderr,
+        /^protostore: --(from-|to-)?schema: schema must be a lower-case identifier .* \(see deno run -A cli\.ts \w+ --help\)\n$/,
+      );
+    }
+  }
+});
