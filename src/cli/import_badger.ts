@@ -18,6 +18,7 @@ import {
   shownStore,
 } from "./args.ts";
 import { copyStore } from "../copy/copy.ts";
+import { inspectStore } from "../admin/any_store.ts";
 import { isPostgresUrl } from "../postgres/connection.ts";
 import type { Command } from "./command.ts";
 import { fields, formatBytes, type Output, toJsonText } from "./output.ts";
@@ -40,7 +41,8 @@ is imported as it is. Importing the same dump twice changes nothing the second t
 
 Into PostgreSQL (--db postgres://…): the dump is imported into a private scratch SQLite
 file, then copied into the store as \`copy\` does (one verified transaction); the store
-must be empty (import into SQLite first to merge a dump into existing data).
+must be empty, which --dry-run checks too (import into SQLite first to merge a dump
+into existing data).
 
 Options:
   --db PATH    ${DB_HELP}
@@ -86,14 +88,18 @@ export const importBadgerCommand: Command = {
         }).catch((error) => {
           // copy's own advice (--merge) names an option import-badger does not have.
           if (!(error instanceof TargetNotEmptyError)) throw error;
-          throw new StoreError(
-            `${error.target} is not empty: import-badger writes into an empty ` +
-              "PostgreSQL store only; import the dump into a SQLite file, then merge " +
-              "that into the store with copy --merge skip|overwrite (or import into " +
-              "an empty schema); nothing was written",
-            { code: error.code, cause: error },
-          );
+          throw notEmpty(error.target, error);
         });
+      } else if (scratch !== undefined) {
+        // The dry run read into an empty scratch file: it must still refuse what the
+        // real import would refuse.
+        const o = await inspectStore(path, where);
+        if (
+          o.resources + o.auditRecords + o.orphanAuditRecords +
+                o.messageTypes.length > 0 || (o.revisions?.revision ?? 0) > 0
+        ) {
+          throw notEmpty(o.path);
+        }
       }
     } finally {
       progress?.done();
@@ -109,6 +115,16 @@ export const importBadgerCommand: Command = {
     return 0;
   },
 };
+
+function notEmpty(target: string, cause?: unknown): StoreError {
+  return new StoreError(
+    `${target} is not empty: import-badger writes into an empty ` +
+      "PostgreSQL store only; import the dump into a SQLite file, then merge " +
+      "that into the store with copy --merge skip|overwrite (or import into " +
+      "an empty schema); nothing was written",
+    { code: "constraint", cause },
+  );
+}
 
 function requireDump(file: string): void {
   try {

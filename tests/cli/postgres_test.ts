@@ -665,7 +665,7 @@ Deno.test("reading one resource of a schema without a store says so in one line"
   }
 });
 
-Deno.test("import-badger into a non-empty PostgreSQL store does not offer copy's --merge", async () => {
+Deno.test("import-badger (and --dry-run) into a non-empty PostgreSQL store refuses without offering copy's --merge", async () => {
   const server = await sharedPostgres();
   const db = ["--db", server.url, "--schema", freshSchema()];
   assert.equal((await runCli(["import-badger", FIXTURE, ...db])).code, 0);
@@ -675,6 +675,14 @@ Deno.test("import-badger into a non-empty PostgreSQL store does not offer copy's
   assert.doesNotMatch(again.stderr, /told how to merge/);
   assert.match(again.stderr, /is not empty: .*nothing was written\n$/);
   assert.match(again.stderr, /into a SQLite file, then .* copy --merge/);
+  // The dry run reads into an empty scratch file: it refuses what the import refuses.
+  const dry = await runCli(["import-badger", FIXTURE, "--dry-run", ...db]);
+  assert.equal(dry.code, 1, dry.stdout);
+  assert.equal(dry.stderr, again.stderr);
+  const empty = ["--db", server.url, "--schema", freshSchema()];
+  assert.equal((await runCli(["migrate", ...empty])).code, 0);
+  const fine = await runCli(["import-badger", FIXTURE, "--dry-run", ...empty]);
+  assert.equal(fine.code, 0, fine.stderr);
 });
 
 Deno.test("prune refuses a store that does not exist instead of creating an empty one", () =>
