@@ -86,8 +86,8 @@ export async function main(
   const redact = literalRedaction([...args, given.env("PROTOSTORE_DB") ?? ""]);
   const output: Output = {
     ...given,
-    out: (text) => given.out(redact(redactSecrets(text))),
-    err: (text) => given.err(redact(redactSecrets(text))),
+    out: (text) => given.out(redactSecrets(redact(text))),
+    err: (text) => given.err(redactSecrets(redact(text))),
     data: given.data ?? given.out,
   };
   const debug = args.includes("--debug");
@@ -124,8 +124,8 @@ export async function main(
 }
 
 /**
- * Masks the `://user:password@` text of the connection strings the CLI was given,
- * literally. `redactSecrets` cannot tell where a password holding `/` or whitespace ends
+ * Masks the `://user:password@` and `password=…` text of the connection strings the
+ * CLI was given, literally. `redactSecrets` cannot tell where a password holding `/` or whitespace ends
  * in a URL that does not parse (the driver's "Invalid URL" error quotes it whole); the
  * CLI knows what it was given. Every `@` may end the user info, so each one is a
  * candidate, longest first.
@@ -145,6 +145,14 @@ function literalRedaction(given: string[]): (text: string) => string {
       if (colon < 0 || colon === userinfo.length - 1) continue;
       const user = userinfo.slice(0, colon);
       secrets.push([`://${userinfo}@`, `://${user}:***@`]);
+    }
+    // A `password=` value holding whitespace (which ends it for redactSecrets).
+    for (
+      const [, key, secret] of value.matchAll(
+        /[?&]((?:ssl)?pass(?:word)?)=([^&]+)/gi,
+      )
+    ) {
+      secrets.push([`${key}=${secret}`, `${key}=***`]);
     }
   }
   secrets.sort((a, b) => b[0].length - a[0].length);

@@ -251,18 +251,24 @@ export function redactUrl(url: string): string {
     const parsed = new URL(url);
     if (parsed.password !== "") parsed.password = "***";
     for (const key of [...parsed.searchParams.keys()]) {
-      if (/^(password|pass)$/i.test(key)) parsed.searchParams.set(key, "***");
+      if (/^(ssl)?(password|pass)$/i.test(key)) {
+        parsed.searchParams.set(key, "***");
+      }
     }
     return parsed.toString();
   } catch {
-    return redactSecrets(url);
+    // Still one location, not free text: neither whitespace nor `/` ends its password
+    // (the user info runs to the last `@`, a password parameter to the next `&`).
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@\/]*:).*@/is, "$1***@")
+      .replace(/\b((?:ssl)?(?:password|pass))=[^&]*/gi, "$1=***");
   }
 }
 
 // `scheme://user:PASSWORD@` (the password may hold `@` and `:`; whitespace, `/` and
 // quotes end the URL), and `password=VALUE` in a query string or a keyword list.
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@\/"'`]*:)[^\s\/"'`]*@/gi;
-const PASSWORD_PARAM = /\b(password|pass)=[^&\s"'`]*/gi;
+// (libpq's sslpassword, the client key's passphrase, too.)
+const PASSWORD_PARAM = /\b((?:ssl)?(?:password|pass))=[^&\s"'`]*/gi;
 
 /**
  * `text` with every password of a connection string in it replaced by `***`: the one

@@ -563,13 +563,19 @@ Deno.test("export, import and backup take --db postgres://: SQLite -> NDJSON -> 
 Deno.test("a password holding / or a space is not printed when its URL does not parse", async () => {
   // The driver's "Invalid URL" error and the target quote the URL whole; the generic
   // redaction cannot tell where such a password ends, the CLI knows what it was given.
-  const urls = [
-    "postgres://pwuser:pa/ss-Secret1@127.0.0.1:1/postgres",
-    "postgres://pwuser:Sec ret2@[bad/postgres",
-    "postgresql://pwuser:a b/c-Secret3@127.0.0.1:1/postgres",
+  const urls: [string, string][] = [
+    ["postgres://pwuser:pa/ss-Secret1@127.0.0.1:1/postgres", "pa/ss-Secret1"],
+    ["postgres://pwuser:Sec ret2@[bad/postgres", "Sec ret2"],
+    ["postgresql://pwuser:a b/c-Secret3@127.0.0.1:1/postgres", "a b/c-Secret3"],
+    ["postgres://pwuser@[bad/db?password=Sec ret4", "Sec ret4"],
+    // libpq's passphrase of the client key.
+    ["postgres://pwuser@127.0.0.1:1/db?sslpassword=Sec/ret5", "Sec/ret5"],
+    [
+      "postgres://pwuser@127.0.0.1:99999/db?sslpassword=Sec ret6&x=1",
+      "Sec ret6",
+    ],
   ];
-  for (const url of urls) {
-    const secret = url.slice(url.indexOf(":", 12) + 1, url.lastIndexOf("@"));
+  for (const [url, secret] of urls) {
     for (
       const args of [
         ["inspect"],
@@ -590,7 +596,7 @@ Deno.test("a password holding / or a space is not printed when its URL does not 
         for (const part of secret.split(/[\s/]/).filter((p) => p.length > 3)) {
           assert(!all.includes(part), `${argv.join(" ")} printed: ${all}`);
         }
-        assert.match(result.stderr, /pwuser:\*\*\*@/);
+        assert.match(result.stderr, /pwuser:\*\*\*@|password=\*\*\*/);
       }
     }
   }
