@@ -34,6 +34,7 @@ import { exportPostgresNdjson } from "./ndjson_export_postgres.ts";
 import { importNdjson, type NdjsonImportSummary } from "./ndjson_import.ts";
 import { importPostgresNdjson } from "./ndjson_import_postgres.ts";
 import { openStore } from "../store/store.ts";
+import { missingPaths, removeCreated } from "../sqlite/new_file.ts";
 import { StoreError } from "../errors.ts";
 import {
   backupDatabase,
@@ -356,8 +357,21 @@ export async function importStore(
       source,
     );
   }
-  using store = openStore(sqlitePath(location));
-  return await importNdjson(store, source);
+  const path = sqlitePath(location);
+  // A new file (and the directories made for it) goes again if the import fails.
+  let created: string[] = [];
+  try {
+    Deno.statSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) created = missingPaths(path);
+  }
+  try {
+    using store = openStore(path);
+    return await importNdjson(store, source);
+  } catch (error) {
+    if (created.length > 0) removeCreated(path, created);
+    throw error;
+  }
 }
 
 /** Options of {@linkcode backupStore}. */

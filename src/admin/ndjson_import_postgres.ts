@@ -19,7 +19,12 @@ import {
   requireSchemaName,
   type Sql,
 } from "../postgres/connection.ts";
-import { preparePostgres } from "../postgres/migrate.ts";
+import {
+  lockMigrations,
+  migrateLocked,
+  needsMigration,
+  unlockMigrations,
+} from "../postgres/migrate.ts";
 import { changeChannel } from "../postgres/store.ts";
 import {
   alreadyExists,
@@ -53,13 +58,27 @@ export async function importPostgresNdjson(
   // One connection: the transaction is opened with a plain BEGIN on it.
   const pool = openPool(location.url, { schema, max: 1 });
   try {
+    let migrate: boolean;
     try {
-      await preparePostgres(pool, schema, { migrate: true, readOnly: false });
+      migrate = await needsMigration(pool, schema);
     } catch (error) {
       if (typeof source !== "string") await source.cancel().catch(() => {});
       throw error;
     }
-    return await runImport(source, new PostgresTarget(pool, schema, label));
+    // A missing or older store is created and migrated inside the import's own
+    // transaction, so a failed import leaves no schema or tables behind.
+    if (!migrate) {
+      return await runImport(source, new PostgresTarget(pool, schema, label));
+    }
+    await lockMigrations(pool, schema);
+    try {
+      return await runImport(
+        source,
+        new PostgresTarget(pool, schema, label, true),
+      );
+    } finally {
+      await unlockMigrations(pool, schema).catch(() => {});
+    }
   } catch (error) {
     throw pgFailure("import", label, error);
   } finally {
@@ -74,6 +93,8 @@ class PostgresTarget implements ImportTarget {
   readonly revisions = true;
   newSchemas = 0;
   #sql: Sql;
+  #schema: string;
+  #migrate: boolean;
   #channel: string;
   #label: string;
   #open = false;
@@ -88,16 +109,20 @@ class PostgresTarget implements ImportTarget {
   /** The last resource line read: its snapshots follow it. */
   #lastResource: string | null = null;
 
-  constructor(sql: Sql, schema: string, label: string) {
+  /** `migrate`: create or migrate the store first, in the import's transaction. */
+  constructor(sql: Sql, schema: string, label: string, migrate = false) {
     this.#sql = sql;
+    this.#schema = schema;
     this.#channel = changeChannel(schema);
     this.#label = label;
+    this.#migrate = migrate;
   }
 
   async begin(): Promise<ImportPlan> {
     const sql = this.#sql;
     await sql.unsafe("BEGIN");
     this.#open = true;
+    if (this.#migrate) await migrateLocked(sql, this.#schema);
     // As SQLite's BEGIN IMMEDIATE: no other writer until the import commits (readers
     // go on). Writers of resources update revision_state first, so they wait here.
     await sql.unsafe(

@@ -23,6 +23,7 @@ import {
   tableColumns,
 } from "../sqlite/connection.ts";
 import { migrateWith } from "../migrate/runner.ts";
+import { missingPaths, removeCreated } from "../sqlite/new_file.ts";
 import { migrationStatus } from "../migrate/migrate.ts";
 import { Store } from "../store/store.ts";
 import {
@@ -343,39 +344,6 @@ function dryRunAgainstPath(
     });
   } finally {
     db.close();
-  }
-}
-
-/** The path and every missing ancestor directory, deepest first. */
-function missingPaths(path: string): string[] {
-  const missing = [path];
-  for (let dir = join(path, "..");; dir = join(dir, "..")) {
-    try {
-      Deno.statSync(dir);
-      return missing;
-    } catch {
-      if (join(dir, "..") === dir) return missing;
-      missing.push(dir);
-    }
-  }
-}
-
-/** Removes what opening a new database created: the file, its side files, its dirs. */
-function removeCreated(path: string, created: string[]): void {
-  if (created.length === 0) return;
-  for (const file of [`${path}-journal`, `${path}-wal`, `${path}-shm`, path]) {
-    try {
-      Deno.removeSync(file);
-    } catch {
-      // Never created.
-    }
-  }
-  for (const dir of created.slice(1)) {
-    try {
-      Deno.removeSync(dir); // not recursive: only if still empty
-    } catch {
-      return;
-    }
   }
 }
 

@@ -165,10 +165,9 @@ export async function inMigrationTransaction<T>(
   // transaction begins: a transaction that waited for a lock inside it could still
   // see the catalog as it was when it began (stale caches), and miss the tables the
   // migrator before it committed.
-  const key = "protostore:migrate:" + schema;
   const conn = await sql.reserve();
   try {
-    await conn`SELECT pg_advisory_lock(hashtextextended(${key}, 0))`;
+    await lockMigrations(conn as unknown as Sql, schema);
     try {
       await conn.unsafe("BEGIN");
       try {
@@ -180,12 +179,32 @@ export async function inMigrationTransaction<T>(
         throw error;
       }
     } finally {
-      await conn`SELECT pg_advisory_unlock(hashtextextended(${key}, 0))`
-        .catch(() => {});
+      await unlockMigrations(conn as unknown as Sql, schema).catch(() => {});
     }
   } finally {
     conn.release();
   }
+}
+
+/**
+ * Takes the schema's migration lock (a session advisory lock) on the one connection
+ * `sql` runs on: one migrator per schema at a time. Take it before `BEGIN` (see
+ * {@linkcode inMigrationTransaction}); release it with {@linkcode unlockMigrations}.
+ */
+export async function lockMigrations(sql: Sql, schema: string): Promise<void> {
+  await sql`SELECT pg_advisory_lock(hashtextextended(${
+    "protostore:migrate:" + schema
+  }, 0))`;
+}
+
+/** Releases the lock of {@linkcode lockMigrations}. */
+export async function unlockMigrations(
+  sql: Sql,
+  schema: string,
+): Promise<void> {
+  await sql`SELECT pg_advisory_unlock(hashtextextended(${
+    "protostore:migrate:" + schema
+  }, 0))`;
 }
 
 /** Applies the pending files, inside the caller's transaction and under the lock. */

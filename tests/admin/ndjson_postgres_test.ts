@@ -321,3 +321,51 @@ Deno.test("import into a PostgreSQL store with revisions: one new revision for e
     );
     assert.equal(history.length, 4);
   }));
+
+Deno.test("a failed import into a new SQLite file or a new PostgreSQL schema leaves neither behind; a good one creates them", () =>
+  withTempDir(async (dir) => {
+    const server = await sharedPostgres();
+    const path = `${dir}/source.sqlite`;
+    await makeDatabase("store", path);
+    const lines = await exportLines(path, { history: true });
+    const broken = [...lines, "{oops"];
+    const schema = freshSchema();
+    const file = `${dir}/new/dir/target.sqlite`;
+    for (
+      const [location, options] of [[server.url, { schema }], [
+        file,
+        {},
+      ]] as const
+    ) {
+      await assert.rejects(
+        importStore(location, streamOf(broken), options),
+        /line \d+: not JSON/,
+      );
+    }
+    assert.throws(() => Deno.statSync(`${dir}/new`), Deno.errors.NotFound);
+    const sql = postgres(server.url, { onnotice: () => {} });
+    try {
+      const exists = async () =>
+        (await sql`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ${schema}`)[
+          0
+        ].n;
+      assert.equal(await exists(), 0, "no schema after the failed import");
+      const summary = await importStore(server.url, streamOf(lines), {
+        schema,
+      });
+      assert.equal(summary.keptRevisions, true);
+      assert.equal(await exists(), 1);
+    } finally {
+      await sql.end();
+    }
+    assert.equal(
+      (await importStore(file, streamOf(lines))).keptRevisions,
+      true,
+    );
+    // An existing file is never removed by a failed import.
+    await assert.rejects(
+      importStore(file, streamOf([lines[0], "{oops"])),
+      /line 2: not JSON/,
+    );
+    Deno.statSync(file);
+  }));
