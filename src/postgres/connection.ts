@@ -132,6 +132,16 @@ export function driverTarget(url: string): DriverTarget {
 /** Opens a pool on `url` (connections are made lazily, on the first query). */
 export function openPool(url: string, options: PoolOptions): Sql {
   const target = driverTarget(url);
+  // The driver's own error quotes the whole string, password included.
+  if (!URL.canParse(target.url)) {
+    throw new StoreError(
+      `${
+        redactUrl(url)
+      } is not a valid connection string: expected postgres://user:password@host:port/database ` +
+        "(percent-encode / @ : # ? and spaces in the user name and password; a Unix socket " +
+        "directory goes in ?host=)",
+    );
+  }
   return postgres(target.url, {
     ...(target.host === undefined ? {} : { host: target.host }),
     ...(target.port === undefined ? {} : { port: target.port }),

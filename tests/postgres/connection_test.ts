@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { fromJson } from "@bufbuild/protobuf";
 import { StructSchema } from "@bufbuild/protobuf/wkt";
-import { connectStore } from "../../mod.ts";
+import { connectStore, StoreError } from "../../mod.ts";
 import { runCli } from "../helpers/cli.ts";
 import { freshSchema, sharedPostgres } from "../helpers/postgres.ts";
 import { openPool } from "../../src/postgres/connection.ts";
@@ -49,5 +49,23 @@ Deno.test("postgres: libpq's Unix socket forms reach the server (?host=/dir, an 
     ]);
     assert.equal(inspected.code, 0, inspected.stderr);
     assert.match(inspected.stdout, /agent/);
+  }
+});
+
+Deno.test("connectStore refuses a connection string the driver cannot parse with a StoreError that does not quote its password", async () => {
+  for (
+    const url of [
+      "postgres://app:pa/ss@127.0.0.1:1/db",
+      "postgres://app:s3cret@db:port/app",
+      "postgres://app@/db",
+    ]
+  ) {
+    const error = await connectStore(url).then(
+      () => assert.fail(`${url} opened`),
+      (error: unknown) => error,
+    );
+    assert(error instanceof StoreError, String(error));
+    assert.match(error.message, /is not a valid connection string/);
+    assert.doesNotMatch(error.message, /pa\/ss|s3cret/);
   }
 });
