@@ -133,7 +133,7 @@ export async function backupDatabase(
       bytes: Deno.statSync(to).size,
       vacuum,
       integrity: "ok",
-      elapsedMs: performance.now() - started,
+      elapsedMs: Math.round(performance.now() - started),
     };
   } finally {
     db.close();

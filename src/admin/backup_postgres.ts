@@ -70,7 +70,7 @@ export async function backupPostgres(
       bytes: Deno.statSync(to).size,
       vacuum: false,
       integrity: "ok",
-      elapsedMs: performance.now() - started,
+      elapsedMs: Math.round(performance.now() - started),
       rows: Object.values(copied.tables).reduce((n, t) => n + t.rows, 0),
     };
   } finally {

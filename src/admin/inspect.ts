@@ -49,9 +49,9 @@ export interface KindSummary {
 export interface DatabaseOverview {
   /** The database file (on PostgreSQL: the connection string without its password). */
   path: string;
-  /** `postgres` for a PostgreSQL store (its sizes are of the schema's tables; the
-   * server's version is in `sqliteVersion`); absent for SQLite files. */
-  backend?: "postgres";
+  /** `sqlite`, or `postgres` for a PostgreSQL store (its sizes are of the schema's
+   * tables; the server's version is in `sqliteVersion`). */
+  backend: "sqlite" | "postgres";
   /** Size of the database file in bytes (without its `-wal`). */
   size: number;
   /** Size of the `-wal` file in bytes, 0 when there is none. */
@@ -185,6 +185,7 @@ export function inspectDatabase(
       kinds.reduce((n, k) => n + k[key], 0);
     const overview: DatabaseOverview = {
       path,
+      backend: "sqlite",
       size: Deno.statSync(path).size,
       walSize: fileSize(`${path}-wal`),
       pageSize: Number(pragma("page_size")),

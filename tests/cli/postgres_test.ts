@@ -96,6 +96,18 @@ Deno.test("migrate, inspect and audit-history take --db postgres:// and print wh
     await runCli(["inspect", ...db, "--json", "--check"]),
   );
   assert.equal(overview.backend, "postgres");
+  // The same fields from a file: programs read one shape, whichever backend.
+  await withTempDir(async (dir) => {
+    {
+      using s = openStore(`${dir}/a.sqlite`);
+      s.saveResource(SkillSchema, "skill", "x", create(SkillSchema));
+    }
+    const file = cliJson<Record<string, unknown>>(
+      await runCli(["inspect", "--db", `${dir}/a.sqlite`, "--json", "--check"]),
+    );
+    assert.equal(file.backend, "sqlite");
+    assert.deepEqual(Object.keys(file).sort(), Object.keys(overview).sort());
+  });
   assert.equal(overview.resources, 1);
   assert.equal(overview.auditRecords, 1);
   assert.equal(overview.integrity, "ok");
