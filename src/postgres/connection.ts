@@ -232,6 +232,15 @@ export function pgFailure(
     state === "28P01" || state === "28000" || state === "3D000"
   ) {
     code = "cant_open";
+  } else if (/\b(TLS|SSL)\b/.test(reason)) {
+    // E.g. sslmode=require against a server without TLS: the socket is reset during
+    // the handshake, which is no lost connection of a running session.
+    code = "cant_open";
+    hint =
+      ": the TLS handshake failed; check sslmode and that the server has TLS enabled";
+  } else if (op === "connect" && isConnectionLost(error)) {
+    code = "cant_open";
+    hint = ": could not connect to the server";
   } else if (isConnectionLost(error)) {
     code = "io";
     hint =

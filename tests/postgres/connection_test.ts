@@ -69,3 +69,15 @@ Deno.test("connectStore refuses a connection string the driver cannot parse with
     assert.doesNotMatch(error.message, /pa\/ss|s3cret/);
   }
 });
+
+Deno.test("postgres: sslmode=require against a server without TLS fails to open with a TLS hint, not as a lost connection", async () => {
+  const server = await sharedPostgres();
+  const error = await connectStore(`${server.url}?sslmode=require`).then(
+    () => assert.fail("opened without TLS"),
+    (error: unknown) => error,
+  );
+  assert(error instanceof StoreError, String(error));
+  assert.equal(error.code, "cant_open");
+  assert.match(error.message, /TLS handshake failed; check sslmode/);
+  assert.doesNotMatch(error.message, /rolled back/);
+});
