@@ -145,7 +145,7 @@ export async function backupDatabase(
 export function refuseExisting(to: string, force: boolean): void {
   if (!force && existsPath(to)) {
     throw new StoreError(
-      `${to} already exists: choose another file, or pass force (--force) to replace it`,
+      `${to} already exists: choose another file, or pass { force: true } (CLI: --force) to replace it`,
     );
   }
 }
@@ -226,7 +226,7 @@ export function placeCopy(temp: string, to: string, force: boolean): void {
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) {
       throw new StoreError(
-        `${to} already exists: choose another file, or pass force (--force) to replace it`,
+        `${to} already exists: choose another file, or pass { force: true } (CLI: --force) to replace it`,
       );
     }
     throw new StoreError(`cannot write ${to}: ${messageOf(error)}`, {

@@ -214,7 +214,9 @@ export async function copyStore(
   }
   if (samePlace(from, to, options)) {
     throw new StoreError(
-      `copy from ${describe(from)} to itself: give another target`,
+      `copy from ${
+        describe(from, options.fromSchema)
+      } to itself: give another target`,
     );
   }
   const source = isPostgresUrl(from)
@@ -245,8 +247,11 @@ async function closeTarget(target: CopyTarget): Promise<void> {
   await target.close();
 }
 
-function describe(location: string): string {
-  return isPostgresUrl(location) ? redactUrl(location) : location;
+function describe(location: string, schema = "public"): string {
+  if (!isPostgresUrl(location)) return location;
+  return `${redactUrl(location)}${
+    schema === "public" ? "" : ` (schema ${schema})`
+  }`;
 }
 
 /** The merge modes (option `merge`, CLI `--merge`). */

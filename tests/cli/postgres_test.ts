@@ -549,7 +549,7 @@ Deno.test("export, import and backup take --db postgres://: SQLite -> NDJSON -> 
     assert.equal(refused.code, 1);
     assert.match(
       refused.stderr,
-      /already exists: choose another file, or pass force/,
+      /already exists: choose another file, or pass \{ force: true \} \(CLI: --force\)/,
     );
     const forced = cliJson<{ rows: number; integrity: string }>(
       await runCli(["backup", "--to", to, "--force", "--json", ...db]),

@@ -273,3 +273,27 @@ Deno.test("a target that does not store what it was sent fails verification and 
     }
   });
 });
+
+Deno.test("copy refuses a store onto itself, naming its PostgreSQL schema; another schema of the same database is another store", async () => {
+  const server = await sharedPostgres();
+  const schema = freshSchema();
+  await assert.rejects(
+    copyStore(server.url, server.url, { fromSchema: schema, toSchema: schema }),
+    new RegExp(`\\(schema ${schema}\\) to itself: give another target`),
+  );
+  {
+    await using store = await connectStore(server.url, { schema });
+    await store.saveResource(
+      StructSchema,
+      "skill",
+      "a",
+      fromJson(StructSchema, {}),
+    );
+  }
+  const other = freshSchema();
+  const result = await copyStore(server.url, server.url, {
+    fromSchema: schema,
+    toSchema: other,
+  });
+  assert.equal(result.tables.resources.rows, 1);
+});
