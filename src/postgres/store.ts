@@ -120,6 +120,7 @@ const SNAPSHOT =
 export const PG_SQL = {
   bump:
     "UPDATE revision_state SET revision = revision + 1 WHERE id = 1 RETURNING revision, pg_notify($1, revision::text)",
+  unbump: "UPDATE revision_state SET revision = revision - 1 WHERE id = 1",
   upsert: `WITH w AS (
       INSERT INTO resources (kind, id, data, updated_at, schema_id, revision, create_revision)
       VALUES ($1, $2, $3, $4, $5, ${CURRENT}, ${CURRENT})
@@ -367,12 +368,20 @@ export class PostgresStore implements AsyncStore {
   #shared: Shared;
   #sql: Sql | TransactionSql;
   #tx: TxState | null;
+  /** This store's own (save)point: closed when its callback settled. */
+  #scope: { open: boolean } | null;
 
   /** @internal Use `connectStore`. */
-  constructor(shared: Shared, sql: Sql | TransactionSql, tx: TxState | null) {
+  constructor(
+    shared: Shared,
+    sql: Sql | TransactionSql,
+    tx: TxState | null,
+    scope: { open: boolean } | null = tx,
+  ) {
     this.#shared = shared;
     this.#sql = sql;
     this.#tx = tx;
+    this.#scope = scope;
   }
 
   /** The connection string without its password. */
@@ -1187,26 +1196,38 @@ export class PostgresStore implements AsyncStore {
       throw new StoreError(`transaction() takes a function, got ${typeof fn}`);
     }
     this.#live();
+    // The callback's own rejection is rethrown as it is (as on SQLite); only the
+    // driver's failures (BEGIN, COMMIT, a lost connection) become StoreErrors.
+    let thrown: { error: unknown } | undefined;
     const outer = this.#tx;
     if (outer !== null) {
-      if (!outer.open) throw ended();
       const sql = this.#sql as TransactionSql;
       const bumpBefore = outer.bump;
       const idsBefore = new Map(outer.schemaIds);
+      const scope = { open: true };
       try {
         return await sql.savepoint(async (sp) => {
           try {
             return await fn(
-              new PostgresStore(this.#shared, sp as TransactionSql, outer),
+              new PostgresStore(
+                this.#shared,
+                sp as TransactionSql,
+                outer,
+                scope,
+              ),
             );
           } catch (error) {
+            thrown = { error };
             return abandonIfLost(error);
+          } finally {
+            scope.open = false;
           }
         }) as T;
       } catch (error) {
         // The savepoint rolled back: so did a counter update or schema row made inside.
         outer.bump = bumpBefore;
         outer.schemaIds = idsBefore;
+        if (thrown !== undefined && error === thrown.error) throw error;
         throw pgFailure("transaction", this.#shared.target, error);
       }
     }
@@ -1220,6 +1241,7 @@ export class PostgresStore implements AsyncStore {
             await this.#compactIfDue(sql, state);
             return value;
           } catch (error) {
+            thrown = { error };
             return abandonIfLost(error);
           } finally {
             state.open = false;
@@ -1231,6 +1253,7 @@ export class PostgresStore implements AsyncStore {
       }
       return result;
     } catch (error) {
+      if (thrown !== undefined && error === thrown.error) throw error;
       throw pgFailure("transaction", this.#shared.target, error);
     }
   }
@@ -1260,7 +1283,7 @@ export class PostgresStore implements AsyncStore {
         `the store on ${this.#shared.target} is closed`,
       );
     }
-    if (this.#tx !== null && !this.#tx.open) throw ended();
+    if (this.#scope !== null && !this.#scope.open) throw ended();
   }
 
   #writable(op: string, kind: string | undefined, id: string | undefined) {
@@ -1315,10 +1338,15 @@ export class PostgresStore implements AsyncStore {
       }
     }
     if (this.#tx !== null) {
+      const tx = this.#tx;
+      const bumped = tx.bump !== null;
       try {
-        const result = await fn(this.#sql, this.#tx);
-        return result instanceof NothingWritten ? result.value : result;
+        const result = await fn(this.#sql, tx);
+        if (!(result instanceof NothingWritten)) return result;
+        if (!bumped) await this.#unbump(tx);
+        return result.value;
       } catch (error) {
+        if (!bumped && error instanceof ConflictError) await this.#unbump(tx);
         throw pgFailure(op + target(kind, id), this.#shared.target, error);
       }
     }
@@ -1358,6 +1386,17 @@ export class PostgresStore implements AsyncStore {
       ) => rows[0].revision as number);
     }
     return tx.bump;
+  }
+
+  /**
+   * Gives back the revision a write of the caller's transaction took first and then
+   * wrote nothing with (refused, or nothing to delete), as SQLite never takes one; the
+   * transaction still holds the counter row, so no one else has seen it.
+   */
+  async #unbump(tx: TxState): Promise<void> {
+    if (tx.bump === null) return;
+    tx.bump = null;
+    await this.#sql.unsafe(PG_SQL.unbump, [], PREPARED);
   }
 
   /** Before commit: every 1,024th revision drops changes older than the retention. */

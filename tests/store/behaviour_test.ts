@@ -379,6 +379,85 @@ behaviour(
 );
 
 behaviour(
+  "a transaction rethrows its callback's own error, at any depth, as it was thrown",
+  async (store) => {
+    class Abort extends Error {
+      constructor(readonly reason: string) {
+        super(`aborted: ${reason}`);
+      }
+    }
+    const mine = new Abort("outer");
+    await assert.rejects(
+      store.transaction(() => Promise.reject(mine)),
+      (e) => e === mine,
+    );
+    await assert.rejects(
+      store.transaction(() => Promise.reject("not an Error")),
+      (e) => e === "not an Error",
+    );
+    const inner = new Abort("inner");
+    await store.transaction(async (tx) => {
+      await assert.rejects(
+        tx.transaction(() => Promise.reject(inner)),
+        (e) => e === inner,
+      );
+    });
+  },
+);
+
+behaviour(
+  "a nested transaction's store refuses use after its savepoint settled",
+  async (store) => {
+    await store.transaction(async (tx) => {
+      let settled: AsyncStore | undefined;
+      await tx.transaction((inner) => {
+        settled = inner;
+        return Promise.resolve();
+      });
+      await rejects(
+        settled!.saveResource(SkillSchema, "skill", "late", skill("l")),
+        (e) => e instanceof StoreError && e.code === undefined,
+      );
+      assert.deepEqual(await tx.listResources(SkillSchema, "skill"), []);
+    });
+    assert.deepEqual(await store.listResources(SkillSchema, "skill"), []);
+    assert.equal(await store.currentRevision(), 0);
+  },
+);
+
+behaviour(
+  "in a transaction, a refused or empty write uses no revision",
+  async (store) => {
+    await store.saveResource(SkillSchema, "skill", "a", skill("a"));
+    await store.transaction(async (tx) => {
+      await rejects(
+        tx.saveResource(SkillSchema, "skill", "a", skill("b"), {
+          ifRevision: 7,
+        }),
+        (e) => e instanceof ConflictError && e.actual === 1,
+      );
+      await rejects(
+        tx.deleteResource("skill", "a", { ifRevision: 7 }),
+        (e) => e instanceof ConflictError && e.actual === 1,
+      );
+      assert.equal(await tx.deleteResource("skill", "none"), false);
+      assert.equal(await tx.deleteResourcesByKind("none"), 0);
+      assert.equal(await tx.deleteResourcesByIdPrefix("skill", "z"), 0);
+    });
+    assert.equal(await store.currentRevision(), 1);
+    // A later write of the same transaction takes the next revision, not one after it.
+    const saved = await store.transaction(async (tx) => {
+      assert.equal(await tx.deleteResource("skill", "none"), false);
+      return await tx.saveResource(SkillSchema, "skill", "b", skill("b"));
+    });
+    assert.equal(saved.revision, 2);
+    assert.deepEqual(await store.changesSince(1), [
+      { revision: 2, kind: "skill", id: "b", type: "put" },
+    ]);
+  },
+);
+
+behaviour(
   "paging: keyset pages by id with opaque tokens, history pages newest first",
   async (store) => {
     for (const id of ["a", "b", "c", "d", "e"]) {
