@@ -20,7 +20,8 @@ export interface ConnectOptions {
   readOnly?: boolean;
   /** How many revisions the change log keeps (default 100,000). */
   changeRetention?: number;
-  /** PostgreSQL: the schema holding the store's tables (default `public`). */
+  /** PostgreSQL: the schema holding the store's tables (default `public`; `[a-z_][a-z0-9_]*`,
+   * at most 52 characters). */
   schema?: string;
   /** PostgreSQL: connections in the pool (default 10). */
   poolSize?: number;

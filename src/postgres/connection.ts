@@ -34,16 +34,18 @@ export interface PoolOptions {
   readOnly?: boolean;
 }
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,51}$/;
 
 /**
  * Checks a schema name: lower-case letters, digits and `_`, not starting with a digit,
- * at most 63 bytes (PostgreSQL's identifier limit), so it needs no quoting anywhere.
+ * so it needs no quoting anywhere; at most 52 bytes, since the store's change channel
+ * `protostore_<schema>` must fit PostgreSQL's 63-byte names too (a longer one migrated
+ * fine and then failed every write with "channel name too long").
  */
 export function requireSchemaName(schema: unknown): string {
   if (typeof schema !== "string" || !SCHEMA_NAME.test(schema)) {
     throw new StoreError(
-      `schema must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 characters), got ${
+      `schema must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 52 characters, so that its change channel protostore_<schema> fits PostgreSQL's 63-byte names), got ${
         JSON.stringify(schema)
       }`,
     );

@@ -81,3 +81,22 @@ Deno.test("postgres: sslmode=require against a server without TLS fails to open 
   assert.match(error.message, /TLS handshake failed; check sslmode/);
   assert.doesNotMatch(error.message, /rolled back/);
 });
+
+Deno.test("postgres: the longest schema name accepted still takes writes and watches; a longer one is refused at connect", async () => {
+  const server = await sharedPostgres();
+  // `protostore_<schema>` is the change channel, itself a 63-byte PostgreSQL name.
+  const longest = `${freshSchema()}_`.padEnd(52, "x");
+  await using store = await connectStore(server.url, { schema: longest });
+  const saved = await store.saveResource(
+    StructSchema,
+    "agent",
+    "a1",
+    fromJson(StructSchema, {}),
+  );
+  const first = await store.watch({ afterRevision: 0 }).next();
+  assert.equal(first.value?.revision, saved.revision);
+  await assert.rejects(
+    connectStore(server.url, { schema: `${longest}y` }),
+    (e) => e instanceof StoreError && /at most 52/.test(e.message),
+  );
+});
