@@ -60,6 +60,7 @@ import type { WatchOptions } from "../store/watch.ts";
 import { descriptorSetOf } from "../store/schemas.ts";
 import type { AsyncStore, PageRequest } from "../store/async_store.ts";
 import { hasNul, refuseNul, refuseNulInRestore } from "../store/nul_refusal.ts";
+import { refuseLongKeys } from "../store/key_size.ts";
 import {
   pruneCriteria,
   type PruneOptions,
@@ -405,6 +406,7 @@ export class PostgresStore implements AsyncStore {
     requireKey("kind", kind);
     requireKey("id", id);
     if (hasNul(kind, id)) refuseNul({ kind, id });
+    refuseLongKeys(kind, id);
     const ifRevision = options?.ifRevision === undefined
       ? -1
       : requireRevision("ifRevision", options.ifRevision);
@@ -623,6 +625,7 @@ export class PostgresStore implements AsyncStore {
     if (hasNul(kind, resourceId, versionHash, tag)) {
       refuseNul({ kind, resourceId, versionHash, tag });
     }
+    refuseLongKeys(kind, resourceId, versionHash, tag);
     const data = encodeMessage(schema, message, kind, resourceId);
     const archivedAt = new Date(Date.now()).toISOString();
     return await this.#write("saveAudit", kind, resourceId, async (sql, tx) => {

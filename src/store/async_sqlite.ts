@@ -26,6 +26,7 @@ import type { AsyncStore, PageRequest } from "./async_store.ts";
 import type { PruneOptions } from "./retention.ts";
 import type { SnapshotRef } from "./restore.ts";
 import { hasNul, refuseNul, refuseNulInRestore } from "./nul_refusal.ts";
+import { refuseLongKeys } from "./key_size.ts";
 
 /** Runs `fn` now and returns its result or error as a promise. */
 function settle<T>(fn: () => T): Promise<T> {
@@ -117,6 +118,7 @@ export class SqliteAsyncStore implements AsyncStore {
   ): Promise<SavedResource> {
     return this.#run((s) => {
       if (hasNul(kind, id)) refuseNul({ kind, id });
+      refuseLongKeys(kind, id);
       return s.saveResource(schema, kind, id, message, options);
     });
   }
@@ -220,6 +222,7 @@ export class SqliteAsyncStore implements AsyncStore {
           tag: meta?.tag,
         });
       }
+      refuseLongKeys(kind, resourceId, meta?.versionHash, meta?.tag);
       return s.saveAudit(schema, kind, resourceId, message, meta);
     });
   }

@@ -27,6 +27,7 @@ import {
   SkillSchema,
 } from "../fixtures/gen/example/v1/example_pb.ts";
 import { type Backend, BACKENDS, type Fixture } from "../helpers/backends.ts";
+import { mulberry32 } from "../helpers/prng.ts";
 
 const skill = (name: string) => create(SkillSchema, { name });
 
@@ -158,6 +159,52 @@ behaviour(
     assert.equal(
       (await store.getResource(SkillSchema, "skill", "s2")).name,
       "a\u0000b",
+    );
+    assert.equal(await store.currentRevision(), 2);
+  },
+);
+
+behaviour(
+  "names too long for PostgreSQL's indexes are refused the same way on every backend; the longest accepted round-trip",
+  async (store) => {
+    // Random text, which PostgreSQL cannot compress into its index limit.
+    const random = mulberry32(12);
+    const text = (n: number) =>
+      Array.from(
+        { length: n },
+        () => String.fromCharCode(0x21 + random() % 94),
+      ).join("");
+    const tooBig = (e: unknown) =>
+      e instanceof StoreError && e.code === "too_big";
+    const id = text(2_600 - "skill".length);
+    await store.saveResource(SkillSchema, "skill", id, skill("longest"));
+    assert.equal(
+      (await store.getResource(SkillSchema, "skill", id)).name,
+      "longest",
+    );
+    await rejects(
+      store.saveResource(SkillSchema, "skill", `${id}é`, skill("x")),
+      tooBig,
+    );
+    await rejects(
+      store.saveResource(SkillSchema, text(3_000), "a", skill("x")),
+      tooBig,
+    );
+    await store.saveResource(SkillSchema, "skill", "s1", skill("x"));
+    const tag = text(2_600 - "skill".length - "s1".length);
+    await store.saveAudit(SkillSchema, "skill", "s1", skill("x"), {
+      tag,
+      versionHash: tag,
+    });
+    assert.equal(
+      (await store.getAuditByTag(SkillSchema, "skill", "s1", tag)).name,
+      "x",
+    );
+    await rejects(
+      store.saveAudit(SkillSchema, "skill", "s1", skill("x"), {
+        versionHash: `${tag}!`,
+      }),
+      tooBig,
     );
     assert.equal(await store.currentRevision(), 2);
   },
