@@ -299,6 +299,9 @@ interface TxState {
   schemaIds: Map<DescMessage, number>;
   /** False once the callback settled. */
   open: boolean;
+  /** Writes started in this transaction, and those still running (see `#unbump`). */
+  writes: number;
+  active: number;
 }
 
 interface Row {
@@ -1234,7 +1237,13 @@ export class PostgresStore implements AsyncStore {
         throw pgFailure("transaction", this.#shared.target, error);
       }
     }
-    const state: TxState = { bump: null, schemaIds: new Map(), open: true };
+    const state: TxState = {
+      bump: null,
+      schemaIds: new Map(),
+      open: true,
+      writes: 0,
+      active: 0,
+    };
     try {
       const result = await this.#shared.pool.begin(
         this.#shared.readOnly ? "read only" : "",
@@ -1332,7 +1341,13 @@ export class PostgresStore implements AsyncStore {
     this.#writable(op, kind, id);
     if (this.#tx === null && single) {
       // One statement that takes no revision is atomic on its own: no BEGIN/COMMIT.
-      const state: TxState = { bump: null, schemaIds: new Map(), open: true };
+      const state: TxState = {
+        bump: null,
+        schemaIds: new Map(),
+        open: true,
+        writes: 0,
+        active: 0,
+      };
       try {
         const result = await fn(this.#shared.pool, state);
         return result instanceof NothingWritten ? result.value : result;
@@ -1342,19 +1357,32 @@ export class PostgresStore implements AsyncStore {
     }
     if (this.#tx !== null) {
       const tx = this.#tx;
+      // The revision is ours alone to give back when we took it and no other write of
+      // the transaction ran meanwhile (`Promise.all` of writes on `tx`).
       const bumped = tx.bump !== null;
+      const nth = ++tx.writes;
+      tx.active++;
+      const alone = () => !bumped && tx.active === 1 && tx.writes === nth;
       try {
         const result = await fn(this.#sql, tx);
         if (!(result instanceof NothingWritten)) return result;
-        if (!bumped) await this.#unbump(tx);
+        if (alone()) await this.#unbump(tx);
         return result.value;
       } catch (error) {
-        if (!bumped && error instanceof ConflictError) await this.#unbump(tx);
+        if (alone() && error instanceof ConflictError) await this.#unbump(tx);
         throw pgFailure(op + target(kind, id), this.#shared.target, error);
+      } finally {
+        tx.active--;
       }
     }
     for (let attempt = 0;; attempt++) {
-      const state: TxState = { bump: null, schemaIds: new Map(), open: true };
+      const state: TxState = {
+        bump: null,
+        schemaIds: new Map(),
+        open: true,
+        writes: 0,
+        active: 0,
+      };
       try {
         const result = await this.#shared.pool.begin(async (sql) => {
           try {

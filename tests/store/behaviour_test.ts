@@ -501,6 +501,24 @@ behaviour(
     assert.deepEqual(await store.changesSince(1), [
       { revision: 2, kind: "skill", id: "b", type: "put" },
     ]);
+    // Writes of one transaction at once: a refused one never takes back the revision
+    // another one wrote at.
+    const [refused, written] = await store.transaction((tx) =>
+      Promise.allSettled([
+        tx.deleteResource("skill", "a", { ifRevision: 7 }),
+        tx.saveResource(SkillSchema, "skill", "c", skill("c")),
+      ])
+    );
+    assert.equal(refused.status, "rejected");
+    assert.equal(written.status, "fulfilled");
+    assert.equal(written.value.revision, await store.currentRevision());
+    const next = await store.saveResource(
+      SkillSchema,
+      "skill",
+      "d",
+      skill("d"),
+    );
+    assert.equal(next.revision, written.value.revision + 1);
   },
 );
 
