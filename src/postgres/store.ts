@@ -289,6 +289,13 @@ interface Shared {
   /** schema id -> type name (rows are immutable). */
   typeNames: Map<number, string>;
   listener: ChangeListener | null;
+  /**
+   * Reads of the current revision by `watch()` calls without `afterRevision`, still
+   * running: this store's writes wait for them, so a write made after `watch()` was
+   * called is after the watch's start and is delivered (as on SQLite, where the read
+   * is synchronous).
+   */
+  watchStarts: Set<Promise<unknown>>;
 }
 
 /** The state of one top-level transaction, shared by its savepoints. */
@@ -357,6 +364,7 @@ export async function connectPostgres(
       schemaIds: new Map(),
       typeNames: new Map(),
       listener: null,
+      watchStarts: new Set(),
     },
     pool,
     null,
@@ -1159,6 +1167,15 @@ export class PostgresStore implements AsyncStore {
       shared.pool,
       shared.channel,
     );
+    let start: number | Promise<number> | undefined = after;
+    if (start === undefined) {
+      // The start is the revision when watch() is called, not when iteration begins.
+      const reading = this.currentRevision();
+      const settled = reading.then(() => {}, () => {});
+      shared.watchStarts.add(settled);
+      settled.then(() => shared.watchStarts.delete(settled));
+      start = reading;
+    }
     return watchPostgres(
       {
         listener,
@@ -1166,7 +1183,7 @@ export class PostgresStore implements AsyncStore {
         current: () => this.currentRevision(),
         closed: () => shared.closed,
       },
-      after,
+      start,
       kind,
       options.signal,
     );
@@ -1339,6 +1356,9 @@ export class PostgresStore implements AsyncStore {
     single = false,
   ): Promise<T> {
     this.#writable(op, kind, id);
+    if (this.#shared.watchStarts.size > 0) {
+      await Promise.all(this.#shared.watchStarts);
+    }
     if (this.#tx === null && single) {
       // One statement that takes no revision is atomic on its own: no BEGIN/COMMIT.
       const state: TxState = {

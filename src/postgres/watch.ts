@@ -117,18 +117,21 @@ export interface PgWatchSource {
 }
 
 /**
- * The changes after `afterRevision` (default: the current revision when the iteration
+ * The changes after `afterRevision` (a revision, or the pending read of the current one
+ * taken when `watch()` was called; default: the current revision when the iteration
  * starts), then every later one, in revision order, each once.
  */
 export async function* watchPostgres(
   source: PgWatchSource,
-  afterRevision: number | undefined,
+  afterRevision: number | Promise<number> | undefined,
   kind: string | undefined,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<ResourceChange, void, undefined> {
   // Listen before the first read: a commit after the read then always wakes us.
   await source.listener.start();
-  let after = afterRevision ?? await source.current();
+  let after = afterRevision === undefined
+    ? await source.current()
+    : await afterRevision;
   let failures = 0;
   while (!signal?.aborted && !source.closed()) {
     const seen = source.listener.wakes;

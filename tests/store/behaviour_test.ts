@@ -639,6 +639,26 @@ behaviour(
 );
 
 behaviour(
+  "watch without afterRevision starts at the revision when watch() is called: writes made before the first next() are delivered",
+  async (store) => {
+    await store.saveResource(SkillSchema, "skill", "before", skill("0"));
+    const controller = new AbortController();
+    const changes = store.watch({ signal: controller.signal });
+    // Written after the call, before iterating (and before LISTEN is set up).
+    await store.saveResource(SkillSchema, "skill", "w1", skill("1"));
+    await store.saveResource(SkillSchema, "skill", "w2", skill("2"));
+    const first = await changes.next();
+    const second = await changes.next();
+    controller.abort();
+    await changes.return();
+    assert.deepEqual(
+      [first.value, second.value].map((c) => c && `${c.revision} ${c.id}`),
+      ["2 w1", "3 w2"],
+    );
+  },
+);
+
+behaviour(
   "watch replays from afterRevision, then delivers new commits once each, by kind, until aborted",
   async (store) => {
     await store.saveResource(SkillSchema, "skill", "s1", skill("1"));
