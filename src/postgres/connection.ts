@@ -50,6 +50,13 @@ export function requireSchemaName(schema: unknown): string {
       }`,
     );
   }
+  if (schema.startsWith("pg_")) {
+    throw new StoreError(
+      `schema ${
+        JSON.stringify(schema)
+      }: names starting with pg_ are reserved by PostgreSQL; choose another`,
+    );
+  }
   return schema;
 }
 

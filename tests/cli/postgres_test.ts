@@ -781,7 +781,7 @@ Deno.test("copy refuses --from-schema or --to-schema beside a SQLite file (usage
 
 Deno.test("a schema name the store cannot take is a usage error (exit 2), on every command", async () => {
   const server = await sharedPostgres();
-  for (const schema of ["MySchema", "", "a-b", "x".repeat(64)]) {
+  for (const schema of ["MySchema", "", "a-b", "x".repeat(64), "pg_store"]) {
     for (
       const args of [
         ["inspect", "--db", server.url, "--schema", schema],
@@ -811,7 +811,7 @@ Deno.test("a schema name the store cannot take is a usage error (exit 2), on eve
       assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
       assert.match(
         result.stderr,
-        /^protostore: --(from-|to-)?schema: schema must be a lower-case identifier .* \(see deno run -A cli\.ts \w+ --help\)\n$/,
+        /^protostore: --(from-|to-)?schema: schema (must be a lower-case identifier .*|"pg_store": names starting with pg_ are reserved by PostgreSQL; choose another) \(see deno run -A cli\.ts \w+ --help\)\n$/,
       );
     }
   }
