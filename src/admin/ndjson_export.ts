@@ -14,9 +14,39 @@ import { refusedRead } from "../sqlite/untrusted.ts";
 import { decodeMessageToJson, RegistryCache } from "../decode/descriptors.ts";
 import { StoreError } from "../errors.ts";
 
-/** The `format` field of an export's first line. */
+/**
+ * The `format` field of an export's first line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EXPORT_FORMAT, exportNdjson, migrate } from "@protostore/store";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * migrate(path);
+ * for await (const line of exportNdjson(path)) {
+ *   assert.equal(JSON.parse(line).format, EXPORT_FORMAT);
+ *   break;
+ * }
+ * ```
+ */
 export const EXPORT_FORMAT = "protostore-ndjson";
-/** The version of the export format this code writes and reads. */
+/**
+ * The version of the export format this code writes and reads (the header's `version`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EXPORT_VERSION, exportNdjson, migrate } from "@protostore/store";
+ *
+ * const path = `${await Deno.makeTempDir()}/db.sqlite`;
+ * migrate(path);
+ * for await (const line of exportNdjson(path)) {
+ *   assert.equal(JSON.parse(line).version, EXPORT_VERSION);
+ *   break;
+ * }
+ * ```
+ */
 export const EXPORT_VERSION = 1;
 
 /** Options of {@linkcode exportNdjson}. */
