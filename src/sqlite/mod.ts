@@ -4,7 +4,8 @@
  * handling (`connection.ts`), private scratch files (`scratch.ts`), the online backup
  * API (`backup.ts`), the one classifier of SQLite failures into `StoreError.code`
  * (`errors.ts`), reading files we do not trust: no SQL from the file runs, objects are
- * checked first (`untrusted.ts`), and SQLite's time text (`time.ts`).
+ * checked first (`untrusted.ts`), SQLite's time text (`time.ts`), and undoing the
+ * creation of a new database file after a failure (`new_file.ts`).
  *
  * May import: `src/errors.ts`. Used by every folder that reads or writes a database.
  *

@@ -12,7 +12,8 @@
  * May import: `src/errors.ts`, `src/sqlite/`, `src/migrate/`, `src/decode/`. Used by
  * admin, badger, postgres, async and cli, never the other way round. `async_store.ts`
  * holds the `AsyncStore` contract both backends implement; `async_sqlite.ts` is this
- * store behind it.
+ * store behind it; what every backend behind it refuses alike: NUL in names
+ * (`nul_refusal.ts`) and names too long for PostgreSQL's indexes (`key_size.ts`).
  *
  * @module
  */
