@@ -132,40 +132,6 @@ export async function inspectStore(
 }
 
 /**
- * @internal Runs `fn` on a scratch SQLite copy of resource (kind, id) of the PostgreSQL
- * store at `location` (its row, snapshots, changes and schemas), so the SQLite admin
- * reads give the same output on both backends; a `NotFoundError` names the store.
- */
-export async function onScratch<T>(
-  location: string,
-  options: LocationOptions,
-  kind: string,
-  id: string,
-  fn: (path: string) => T,
-  keep = false,
-): Promise<T> {
-  const where = { url: location, schema: options.schema };
-  const scratch = await pgResourceScratch(where, kind, id);
-  let kept = false;
-  try {
-    const result = fn(scratch.path);
-    kept = keep;
-    return result;
-  } catch (error) {
-    if (error instanceof NotFoundError) {
-      throw new NotFoundError(
-        kind,
-        id,
-        error.message.replace(scratch.path, pgLabel(where)),
-      );
-    }
-    throw error;
-  } finally {
-    if (!kept) scratch.cleanup();
-  }
-}
-
-/**
  * {@linkcode inspectResource} for the store at any location, read-only.
  *
  * @example
@@ -226,21 +192,32 @@ export async function openStoreHistory(
   if (!isPostgresUrl(location)) {
     return auditHistory(sqlitePath(location), kind, id, options);
   }
-  let remove = () => {};
-  const history = await onScratch(location, options, kind, id, (path) => {
-    const opened = auditHistory(path, kind, id, options);
-    remove = () =>
-      Deno.removeSync(path.slice(0, path.lastIndexOf("/")), {
-        recursive: true,
-      });
-    return opened;
-  }, true);
+  // One resource's rows copied into a private SQLite file, read by the same code as a
+  // file: the history's entries are read lazily and synchronously, which a PostgreSQL
+  // cursor cannot feed. The file goes when the history is closed.
+  const where = { url: location, schema: options.schema };
+  const scratch = await pgResourceScratch(where, kind, id);
+  let history: AuditHistory;
+  try {
+    history = auditHistory(scratch.path, kind, id, options);
+  } catch (error) {
+    scratch.cleanup();
+    if (error instanceof NotFoundError) {
+      throw new NotFoundError(
+        kind,
+        id,
+        error.message.replace(scratch.path, pgLabel(where)),
+      );
+    }
+    throw error;
+  }
   const close = history.close.bind(history);
+  let cleanup = scratch.cleanup;
   return Object.assign(history, {
     close() {
       close();
-      remove();
-      remove = () => {};
+      cleanup();
+      cleanup = () => {};
     },
     [Symbol.dispose]() {
       this.close();

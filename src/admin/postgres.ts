@@ -385,7 +385,7 @@ export function pgRestorePreview(
   const label = pgLabel(location);
   return withPool(
     location,
-    "inspect",
+    "restore preview",
     (sql, schema) =>
       readOnly(sql, async (tx) => {
         await requireStore(tx, schema, label);
@@ -512,15 +512,15 @@ export function pgAuditSnapshot(
 /**
  * Reads resource (kind, id) — its row, its snapshots, its orphaned snapshots, its
  * changes and the message schemas they use — from PostgreSQL in one read-only
- * transaction into a new scratch SQLite file, and runs `fn` on that file's path. The
- * file is removed when `fn`'s result is disposed of by the caller (`cleanup`).
+ * transaction into a new scratch SQLite file; returns its path and `cleanup`, which
+ * removes it (the caller's job once it has read the file).
  */
 export function pgResourceScratch(
   location: PgLocation,
   kind: string,
   id: string,
 ): Promise<{ path: string; cleanup(): void }> {
-  return withPool(location, "inspect", async (sql, schema) => {
+  return withPool(location, "audit-history", async (sql, schema) => {
     await requireStore(sql, schema, pgLabel(location));
     const dir = Deno.makeTempDirSync({ prefix: "protostore-scratch-" });
     const path = `${dir}/resource.sqlite`;
