@@ -7,7 +7,7 @@
  */
 import { NotFoundError } from "../errors.ts";
 import { isPostgresUrl } from "../postgres/connection.ts";
-import { sqlitePath } from "../copy/copy.ts";
+import { sqlitePath } from "../postgres/connection.ts";
 import {
   migrate,
   type MigrateResult,

@@ -7,7 +7,7 @@
  */
 import { isPostgresUrl } from "../postgres/connection.ts";
 import { connectPostgres, PostgresStore } from "../postgres/store.ts";
-import { sqlitePath } from "../copy/copy.ts";
+import { sqlitePath } from "../postgres/connection.ts";
 import type { PruneResult } from "../store/retention.ts";
 import type { SnapshotRef } from "../store/restore.ts";
 import { openStore } from "../store/store.ts";

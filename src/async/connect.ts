@@ -4,11 +4,10 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
 import { StoreError } from "../errors.ts";
 import { openStore } from "../store/store.ts";
 import { connectPostgres } from "../postgres/store.ts";
-import { redactUrl } from "../postgres/connection.ts";
+import { isPostgresUrl, sqlitePath } from "../postgres/connection.ts";
 import { SqliteAsyncStore } from "../store/async_sqlite.ts";
 import type { AsyncStore } from "../store/async_store.ts";
 
@@ -59,7 +58,7 @@ export async function connectStore(
       `connectStore takes a path or a URL, got ${JSON.stringify(url)}`,
     );
   }
-  if (/^postgres(ql)?:\/\//i.test(url)) {
+  if (isPostgresUrl(url)) {
     return await connectPostgres(url, {
       schema: options.schema,
       migrate: options.migrate,
@@ -68,20 +67,7 @@ export async function connectStore(
       changeRetention: options.changeRetention,
     });
   }
-  let path = url;
-  if (/^file:/i.test(url)) {
-    try {
-      path = fileURLToPath(url);
-    } catch (error) {
-      throw new StoreError(`${url} is not a valid file: URL`, { cause: error });
-    }
-  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new StoreError(
-      `${
-        redactUrl(url)
-      }: unsupported scheme; use postgres://, postgresql://, a file: URL or a path`,
-    );
-  }
+  const path = sqlitePath(url);
   return new SqliteAsyncStore(
     openStore(path, {
       migrate: options.migrate,

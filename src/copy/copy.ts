@@ -9,13 +9,16 @@
  * @module
  */
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   CopyVerificationError,
   StoreError,
   TargetNotEmptyError,
 } from "../errors.ts";
-import { isPostgresUrl, redactUrl } from "../postgres/connection.ts";
+import {
+  isPostgresUrl,
+  redactUrl,
+  sqlitePath,
+} from "../postgres/connection.ts";
 import type {
   CopySource,
   CopyTarget,
@@ -84,32 +87,6 @@ export interface CopyResult {
    * `compactedThrough` are the target's.
    */
   merge?: MergeSummary;
-}
-
-/** A path or `file:` URL as a path; throws on other schemes. */
-export function sqlitePath(location: string): string {
-  if (typeof location !== "string" || location === "") {
-    throw new StoreError(
-      `a store location is a path or a URL, got ${JSON.stringify(location)}`,
-    );
-  }
-  if (/^file:/i.test(location)) {
-    try {
-      return fileURLToPath(location);
-    } catch (error) {
-      throw new StoreError(`${location} is not a valid file: URL`, {
-        cause: error,
-      });
-    }
-  }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    throw new StoreError(
-      `${
-        redactUrl(location)
-      }: unsupported scheme; use postgres://, postgresql://, a file: URL or a path`,
-    );
-  }
-  return location;
 }
 
 function samePlace(

@@ -14,7 +14,6 @@ export {
   type CopyProgress,
   type CopyResult,
   copyStore,
-  sqlitePath,
 } from "./copy.ts";
 export type { MergeMode, ResourceMerge } from "./endpoint.ts";
 export type { MergeSummary } from "./merge.ts";

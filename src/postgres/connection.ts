@@ -14,6 +14,7 @@
  * @module
  */
 import postgres from "postgres";
+import { fileURLToPath } from "node:url";
 import { Buffer } from "node:buffer";
 import { StoreError, type StoreErrorOptions } from "../errors.ts";
 
@@ -330,4 +331,45 @@ export function redactSecrets(text: string): string {
  */
 export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
+}
+
+/**
+ * A store location that is not a PostgreSQL URL — a path or a `file:` URL — as a
+ * SQLite file path; throws {@linkcode StoreError} on an empty location, a bad `file:`
+ * URL or another scheme. (It lives beside {@linkcode isPostgresUrl}: every layer that
+ * takes "a path or a URL" chooses the backend with these two.)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sqlitePath } from "./connection.ts";
+ *
+ * assert.equal(sqlitePath("file:///tmp/app.sqlite"), "/tmp/app.sqlite");
+ * assert.equal(sqlitePath("./app.sqlite"), "./app.sqlite");
+ * assert.throws(() => sqlitePath("mysql://db/app"), /unsupported scheme/);
+ * ```
+ */
+export function sqlitePath(location: string): string {
+  if (typeof location !== "string" || location === "") {
+    throw new StoreError(
+      `a store location is a path or a URL, got ${JSON.stringify(location)}`,
+    );
+  }
+  if (/^file:/i.test(location)) {
+    try {
+      return fileURLToPath(location);
+    } catch (error) {
+      throw new StoreError(`${location} is not a valid file: URL`, {
+        cause: error,
+      });
+    }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new StoreError(
+      `${
+        redactUrl(location)
+      }: unsupported scheme; use postgres://, postgresql://, a file: URL or a path`,
+    );
+  }
+  return location;
 }

@@ -2,10 +2,12 @@
  * The store on PostgreSQL: the `AsyncStore` contract on the tables of
  * `migrations/postgres/` (`store.ts`, with their SQL), its migrations (`migrate.ts`),
  * the driver's settings and the classifier of its failures (`connection.ts`, the only
- * place the `postgres` driver is opened), and `watch` on `LISTEN/NOTIFY` (`watch.ts`).
+ * place the `postgres` driver is opened; also where a store location is told apart:
+ * `isPostgresUrl`, `sqlitePath`), and `watch` on `LISTEN/NOTIFY` (`watch.ts`).
  *
  * May import: `src/errors.ts`, `src/migrate/` (migration file records), `src/store/`
- * (the contract's types, argument checks, codecs, page tokens). Used by `src/async/`.
+ * (the contract's types, argument checks, codecs, page tokens). Used by `src/async/`,
+ * `src/copy/`, `src/admin/`.
  *
  * @module
  */
@@ -22,4 +24,5 @@ export {
   pgFailure,
   redactSecrets,
   redactUrl,
+  sqlitePath,
 } from "./connection.ts";
