@@ -16,9 +16,9 @@ import { AuditNotFoundError, StoreError } from "../errors.ts";
 import {
   openPool,
   pgFailure,
-  redactUrl,
   requireSchemaName,
   type Sql,
+  storeLabel,
   type TransactionSql,
 } from "../postgres/connection.ts";
 import { PG_MIGRATIONS, preparePostgres } from "../postgres/migrate.ts";
@@ -63,10 +63,7 @@ export interface PgLocation {
 
 /** How messages name a PostgreSQL store: the URL without its password, and the schema. */
 export function pgLabel(location: PgLocation): string {
-  const schema = location.schema ?? "public";
-  return `${redactUrl(location.url)}${
-    schema === "public" ? "" : ` (schema ${schema})`
-  }`;
+  return storeLabel(location.url, location.schema);
 }
 
 async function withPool<T>(

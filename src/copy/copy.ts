@@ -16,8 +16,8 @@ import {
 } from "../errors.ts";
 import {
   isPostgresUrl,
-  redactUrl,
   sqlitePath,
+  storeLabel,
 } from "../postgres/connection.ts";
 import type {
   CopySource,
@@ -225,10 +225,7 @@ async function closeTarget(target: CopyTarget): Promise<void> {
 }
 
 function describe(location: string, schema = "public"): string {
-  if (!isPostgresUrl(location)) return location;
-  return `${redactUrl(location)}${
-    schema === "public" ? "" : ` (schema ${schema})`
-  }`;
+  return isPostgresUrl(location) ? storeLabel(location, schema) : location;
 }
 
 /** The merge modes (option `merge`, CLI `--merge`). */

@@ -13,9 +13,9 @@ import type { Writable } from "node:stream";
 import {
   openPool,
   pgFailure,
-  redactUrl,
   requireSchemaName,
   type Sql,
+  storeLabel,
   type TransactionSql,
 } from "../postgres/connection.ts";
 import {
@@ -44,7 +44,7 @@ export async function openPostgresSource(
   url: string,
   schema: string,
 ): Promise<CopySource> {
-  const label = labelOf(url, schema);
+  const label = storeLabel(url, schema);
   let pool: Sql;
   try {
     pool = openPool(url, { schema: requireSchemaName(schema), max: 1 });
@@ -125,10 +125,6 @@ export async function openPostgresSource(
   };
 }
 
-function labelOf(url: string, schema: string): string {
-  return `${redactUrl(url)}${schema === "public" ? "" : ` (schema ${schema})`}`;
-}
-
 const ESCAPES: Record<string, string> = {
   "\\": "\\\\",
   "\t": "\\t",
@@ -178,7 +174,7 @@ export async function openPostgresTarget(
   url: string,
   schema: string,
 ): Promise<CopyTarget> {
-  const label = labelOf(url, schema);
+  const label = storeLabel(url, schema);
   let pool: Sql;
   try {
     pool = openPool(url, { schema: requireSchemaName(schema), max: 1 });

@@ -264,6 +264,23 @@ export function pgFailure(
 }
 
 /**
+ * How messages name a PostgreSQL store: the URL without its password, and the schema
+ * unless it is `public`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { storeLabel } from "./connection.ts";
+ *
+ * assert.equal(storeLabel("postgres://app:pw@db/app", "crm"), "postgres://app:***@db/app (schema crm)");
+ * assert.equal(storeLabel("postgres://db/app"), "postgres://db/app");
+ * ```
+ */
+export function storeLabel(url: string, schema = "public"): string {
+  return `${redactUrl(url)}${schema === "public" ? "" : ` (schema ${schema})`}`;
+}
+
+/**
  * `url` with its password replaced by `***`, for messages. Text that is not a URL is
  * returned as it is (see {@linkcode redactSecrets} for text that contains URLs).
  *
